@@ -1,0 +1,73 @@
+"""Customer endpoints (API.md): create, list, get, patch."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.serializers import WRITABLE, CustomerInSerializer, CustomerOutSerializer
+from accounts.models import Customer
+from accounts.services import customers
+from config.api.idempotency import idempotent_write
+from config.api.views import reject_unknown_fields, validated
+from config.errors import NotFound
+
+
+def customer_or_404(external_id: str) -> Customer:
+    customer = Customer.objects.filter(external_id=external_id).first()
+    if customer is None:
+        raise NotFound(f"No customer with external_id {external_id!r}.", field="external_id")
+    return customer
+
+
+class CustomerListCreate(generics.GenericAPIView):
+    required_permissions = {"GET": ["accounts.view_customer"], "POST": ["accounts.add_customer"]}
+    serializer_class = CustomerOutSerializer
+
+    def get_queryset(self) -> QuerySet[Customer]:
+        qs = Customer.objects.order_by("id")
+        q = self.request.query_params.get("q")
+        if q:
+            qs = qs.filter(
+                Q(name__icontains=q) | Q(email__icontains=q) | Q(external_id__iexact=q) | Q(domain__iexact=q)
+            )
+        return qs
+
+    @extend_schema(responses=CustomerOutSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(CustomerOutSerializer(page, many=True).data)
+
+    @extend_schema(request=CustomerInSerializer, responses={201: CustomerOutSerializer})
+    @idempotent_write
+    def post(self, request: Request) -> Response:
+        reject_unknown_fields(request, set(WRITABLE))
+        data = dict(validated(CustomerInSerializer, request).validated_data)
+        customer = customers.customer_create(
+            external_id=data.pop("external_id"), name=data.pop("name"), currency=data.pop("currency"), **data
+        )
+        return Response(CustomerOutSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerDetail(generics.GenericAPIView):
+    required_permissions = {"GET": ["accounts.view_customer"], "PATCH": ["accounts.change_customer"]}
+    serializer_class = CustomerOutSerializer
+
+    def get(self, request: Request, external_id: str) -> Response:
+        return Response(CustomerOutSerializer(customer_or_404(external_id)).data)
+
+    @extend_schema(request=CustomerInSerializer, responses=CustomerOutSerializer)
+    @idempotent_write
+    def patch(self, request: Request, external_id: str) -> Response:
+        customer = customer_or_404(external_id)
+        reject_unknown_fields(request, set(WRITABLE))
+        data = dict(validated(CustomerInSerializer, request, partial=True).validated_data)
+        if "external_id" in data and data.pop("external_id") != customer.external_id:
+            from config.errors import ValidationFailed
+
+            raise ValidationFailed("external_id cannot change.", field="external_id")
+        customer = customers.customer_update(customer=customer, **data)
+        return Response(CustomerOutSerializer(customer).data)

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    verbose_name = "Accounts: customers and staff"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from accounts.roles import ensure_roles
+
+        # Every fresh database (test databases included) gets the role groups and their permissions.
+        post_migrate.connect(ensure_roles, dispatch_uid="accounts.ensure_roles")

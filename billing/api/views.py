@@ -1,0 +1,150 @@
+"""Catalog endpoints (API.md): plans, metrics, coupons. Thin: validate the shape, call a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from billing.api.serializers import CouponSerializer, MetricSerializer, PlanInSerializer, PlanOutSerializer
+from billing.models import BillableMetric, Coupon, Entitlement, PlanVersion, Price, PriceTier
+from billing.services import catalog
+from config.api.idempotency import idempotent_write
+from config.api.views import validated
+from config.errors import NotFound
+
+
+def plan_versions_with_details(queryset: QuerySet[PlanVersion]) -> QuerySet[PlanVersion]:
+    """Plan versions with everything the plan shape shows, in a constant number of queries."""
+    return queryset.select_related("plan", "plan__product").prefetch_related(
+        Prefetch(
+            "prices",
+            queryset=Price.objects.select_related("metric").prefetch_related(
+                Prefetch("tiers", queryset=PriceTier.objects.order_by("position"))
+            ),
+        ),
+        Prefetch("entitlements", queryset=Entitlement.objects.select_related("feature")),
+    )
+
+
+def latest_versions() -> QuerySet[PlanVersion]:
+    newest = PlanVersion.objects.filter(plan=OuterRef("plan")).order_by("-version").values("id")[:1]
+    return PlanVersion.objects.filter(id=Subquery(newest))
+
+
+class PlanListCreate(generics.GenericAPIView):
+    required_permissions = {"GET": ["billing.view_plan"], "POST": ["billing.add_plan", "billing.add_price"]}
+    serializer_class = PlanOutSerializer
+
+    def get_queryset(self) -> QuerySet[PlanVersion]:
+        return plan_versions_with_details(latest_versions()).order_by("plan__code")
+
+    @extend_schema(responses=PlanOutSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(PlanOutSerializer(page, many=True, context={}).data)
+
+    @extend_schema(request=PlanInSerializer, responses={201: PlanOutSerializer})
+    @idempotent_write
+    def post(self, request: Request) -> Response:
+        draft = validated(PlanInSerializer, request).to_draft()
+        version = catalog.plan_create(draft=draft, user=request.user)
+        version = plan_versions_with_details(PlanVersion.objects.filter(pk=version.pk)).get()
+        return Response(PlanOutSerializer(version, context={}).data, status=status.HTTP_201_CREATED)
+
+
+class PlanDetail(generics.GenericAPIView):
+    required_permissions = {"GET": ["billing.view_plan"]}
+    serializer_class = PlanOutSerializer
+
+    @extend_schema(responses=PlanOutSerializer)
+    def get(self, request: Request, code: str) -> Response:
+        versions = plan_versions_with_details(PlanVersion.objects.filter(plan__code=code))
+        wanted = request.query_params.get("version")
+        if wanted is not None:
+            if not wanted.isdigit():
+                raise NotFound(f"Plan {code!r} has no version {wanted!r}.", field="version")
+            version = versions.filter(version=int(wanted)).first()
+        else:
+            version = versions.order_by("-version").first()
+        if version is None:
+            raise NotFound(f"No plan with code {code!r}.", field="code")
+        data: dict[str, Any] = PlanOutSerializer(version, context={}).data
+        data["versions"] = list(
+            PlanVersion.objects.filter(plan_id=version.plan_id)
+            .order_by("version")
+            .values_list("version", flat=True)
+        )
+        return Response(data)
+
+
+class MetricListCreate(generics.GenericAPIView):
+    required_permissions = {"GET": ["billing.view_billablemetric"], "POST": ["billing.add_billablemetric"]}
+    serializer_class = MetricSerializer
+    queryset = BillableMetric.objects.order_by("code")
+
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(MetricSerializer(page, many=True).data)
+
+    @idempotent_write
+    def post(self, request: Request) -> Response:
+        data = validated(MetricSerializer, request).validated_data
+        metric = catalog.metric_create(
+            code=data["code"],
+            name=data["name"],
+            aggregation=data["aggregation"],
+            field_name=data.get("field_name", ""),
+            filters=data.get("filters") or {},
+        )
+        return Response(MetricSerializer(metric).data, status=status.HTTP_201_CREATED)
+
+
+class MetricDetail(generics.GenericAPIView):
+    required_permissions = {"GET": ["billing.view_billablemetric"]}
+    serializer_class = MetricSerializer
+
+    def get(self, request: Request, code: str) -> Response:
+        metric = BillableMetric.objects.filter(code=code).first()
+        if metric is None:
+            raise NotFound(f"No metric with code {code!r}.", field="code")
+        return Response(MetricSerializer(metric).data)
+
+
+class CouponListCreate(generics.GenericAPIView):
+    required_permissions = {"GET": ["billing.view_coupon"], "POST": ["billing.add_coupon"]}
+    serializer_class = CouponSerializer
+    queryset = Coupon.objects.order_by("code")
+
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(CouponSerializer(page, many=True, context={}).data)
+
+    @idempotent_write
+    def post(self, request: Request) -> Response:
+        data = validated(CouponSerializer, request).validated_data
+        coupon = catalog.coupon_create(
+            code=data["code"],
+            name=data.get("name", ""),
+            percent_off=data.get("percent_off"),
+            amount_off=data.get("amount_off"),
+            currency=data.get("currency", ""),
+            duration=data["duration"],
+            duration_in_months=data.get("duration_in_months"),
+        )
+        return Response(CouponSerializer(coupon, context={}).data, status=status.HTTP_201_CREATED)
+
+
+class CouponDetail(generics.GenericAPIView):
+    required_permissions = {"GET": ["billing.view_coupon"]}
+    serializer_class = CouponSerializer
+
+    def get(self, request: Request, code: str) -> Response:
+        coupon = Coupon.objects.filter(code=code).first()
+        if coupon is None:
+            raise NotFound(f"No coupon with code {code!r}.", field="code")
+        return Response(CouponSerializer(coupon, context={}).data)

@@ -1,0 +1,160 @@
+"""Draft invoices: find or create the customer's draft for a billing date, add lines, recompute totals.
+
+One draft per (customer, billing date, group) is guaranteed by a partial unique index; two workers that
+race both end up on the same draft. Lines are rounded before they get here (billing.pricing's rule); tax
+is computed per line at the customer's rate and rounded per line; totals are exact sums
+(``billing.pricing.totals``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from accounts.models import Customer
+from billing.pricing import LineAmounts, invoice_totals, line_tax
+from invoicing.models import BalanceTransaction, BillingRun, Invoice, InvoiceLine, InvoiceStatus, LineKind
+
+
+@dataclass(frozen=True)
+class LineDraft:
+    """An invoice line before it is saved: ``amount`` is already rounded once."""
+
+    kind: str
+    description: str
+    amount: Decimal
+    quantity: Decimal = Decimal(1)
+    unit_amount: Decimal | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    subscription_id: int | None = None
+    price_id: int | None = None
+    pending_line_id: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def draft_invoice_for(
+    *,
+    customer: Customer,
+    billing_date: datetime,
+    group_key: str = "",
+    subscription_id: int | None = None,
+    billing_run: BillingRun | None = None,
+    period_start: datetime | None = None,
+    period_end: datetime | None = None,
+) -> Invoice:
+    """The customer's draft invoice for ``billing_date`` (created when missing), safe under races."""
+    lookup = {
+        "customer": customer,
+        "billing_date": billing_date,
+        "group_key": group_key,
+        "status": InvoiceStatus.DRAFT,
+    }
+    existing = Invoice.objects.filter(**lookup).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Invoice.objects.create(
+                customer=customer,
+                billing_date=billing_date,
+                group_key=group_key,
+                subscription_id=subscription_id,
+                currency=customer.currency,
+                billing_run=billing_run,
+                period_start=period_start,
+                period_end=period_end,
+                net_terms_days=customer.net_terms_days,
+            )
+    except IntegrityError:
+        # another worker created it between our read and our insert
+        return Invoice.objects.get(**lookup)
+
+
+def line_from_draft(*, invoice: Invoice, draft: LineDraft, position: int, tax_rate: Decimal) -> InvoiceLine:
+    return InvoiceLine(
+        invoice=invoice,
+        position=position,
+        kind=draft.kind,
+        description=draft.description[:500],
+        subscription_id=draft.subscription_id,
+        price_id=draft.price_id,
+        pending_line_id=draft.pending_line_id,
+        quantity=draft.quantity,
+        unit_amount=draft.unit_amount,
+        amount=draft.amount,
+        tax=line_tax(amount=draft.amount, rate_percent=tax_rate, currency=invoice.currency),
+        tax_rate_percent=tax_rate,
+        period_start=draft.period_start,
+        period_end=draft.period_end,
+        detail=draft.detail,
+    )
+
+
+def invoice_add_lines(
+    *, invoice: Invoice, lines: list[LineDraft], tax_rate: Decimal | None = None
+) -> list[InvoiceLine]:
+    """Append lines to a draft (bulk insert) and widen its service period; call invoice_recalculate after."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise ValueError(f"Invoice {invoice.pk} is not a draft.")
+    if not lines:
+        return []
+    rate = Decimal(invoice.customer.tax_rate_percent) if tax_rate is None else tax_rate
+    start = InvoiceLine.objects.filter(invoice=invoice).count()
+    rows = [
+        line_from_draft(invoice=invoice, draft=d, position=start + i, tax_rate=rate)
+        for i, d in enumerate(lines)
+    ]
+    created = InvoiceLine.objects.bulk_create(rows)
+    starts = [d.period_start for d in lines if d.period_start] + (
+        [invoice.period_start] if invoice.period_start else []
+    )
+    ends = [d.period_end for d in lines if d.period_end] + (
+        [invoice.period_end] if invoice.period_end else []
+    )
+    if starts and ends:
+        Invoice.objects.filter(pk=invoice.pk).update(period_start=min(starts), period_end=max(ends))
+        invoice.period_start, invoice.period_end = min(starts), max(ends)
+    return created
+
+
+def invoice_recalculate(*, invoice: Invoice, credits_available: Decimal = Decimal(0)) -> Invoice:
+    """Recompute a draft's totals from its lines (DESIGN.md's invoice arithmetic), exactly."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise ValueError(f"Invoice {invoice.pk} is not a draft.")
+    rows = list(InvoiceLine.objects.filter(invoice=invoice).values_list("amount", "tax", "kind"))
+    totals = invoice_totals(
+        lines=[LineAmounts(amount=a, tax=t, is_discount=k == LineKind.DISCOUNT) for a, t, k in rows],
+        credits_available=credits_available,
+        amount_paid=invoice.amount_paid,
+        currency=invoice.currency,
+    )
+    invoice.subtotal = totals.subtotal
+    invoice.discount = totals.discount
+    invoice.tax = totals.tax
+    invoice.total = totals.total
+    invoice.credits_applied = totals.credits_applied
+    invoice.amount_due = totals.amount_due
+    Invoice.objects.filter(pk=invoice.pk).update(
+        subtotal=totals.subtotal,
+        discount=totals.discount,
+        tax=totals.tax,
+        total=totals.total,
+        credits_applied=totals.credits_applied,
+        amount_due=totals.amount_due,
+    )
+    return invoice
+
+
+def customer_credit_balance(*, customer_id: int, currency: str) -> Decimal:
+    """Credit the customer holds (a positive number), from the balance ledger (negative = credit)."""
+    value = BalanceTransaction.objects.filter(customer_id=customer_id, currency=currency).aggregate(
+        s=Sum("amount")
+    )["s"]
+    total = Decimal(value or 0)
+    return -total if total < 0 else Decimal(0)
