@@ -27,6 +27,14 @@ from billing.models.subscriptions import (
     SubscriptionItem,
     SubscriptionStatus,
 )
+from billing.models.usage import (
+    UsageAlert,
+    UsageAlertFiring,
+    UsageAlertKind,
+    UsageEvent,
+    UsageEventKey,
+    UsageRollup,
+)
 
 __all__ = [
     "Aggregation",
@@ -52,4 +60,10 @@ __all__ = [
     "SubscriptionChange",
     "SubscriptionItem",
     "SubscriptionStatus",
+    "UsageAlert",
+    "UsageAlertFiring",
+    "UsageAlertKind",
+    "UsageEvent",
+    "UsageEventKey",
+    "UsageRollup",
 ]

@@ -1,0 +1,95 @@
+"""The wire shape of ``POST /api/v1/events``, decoded and type-checked by msgspec in one C pass.
+
+DRF serializers cost ~50 us per event; msgspec decodes and validates a 1,000-event batch in well under a
+millisecond. JSON numbers with a fraction are decoded as ``Decimal`` (``float_hook``) so usage values are
+exact. When the fast pass fails, ``batch_errors`` re-checks every event on its own so the 400 names all
+bad events (``events[3].timestamp``), not only the first.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import msgspec
+
+from config.errors import ErrorCode, FieldError
+
+MAX_EVENTS = 1000
+
+
+class EventIn(msgspec.Struct, forbid_unknown_fields=True):
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    customer: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    metric: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    timestamp: Annotated[datetime, msgspec.Meta(tz=True)]
+    properties: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    events: Annotated[list[EventIn], msgspec.Meta(min_length=1, max_length=MAX_EVENTS)]
+
+
+BATCH_DECODER = msgspec.json.Decoder(BatchIn, float_hook=Decimal)
+LOOSE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+# Properties are stored as JSON; Decimals stay JSON numbers (not strings) so filters compare numbers.
+PROPERTIES_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"Object missing required field `(?P<name>[^`]+)`")
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]+)`")
+
+
+class BatchInvalid(Exception):
+    """The body is not a valid batch; ``errors`` name every bad field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(errors[0].message)
+        self.errors = errors
+
+
+def _field_error(exc: msgspec.ValidationError, prefix: str = "") -> FieldError:
+    """``Expected `str`, got `int` - at `$.events[3].event_id``` -> ``events[3].event_id``."""
+    message = str(exc)
+    match = _PATH.search(message)
+    path = match.group("path") if match else ""
+    message = _PATH.sub("", message)
+    code = ErrorCode.INVALID
+    for pattern, error_code in ((_MISSING, ErrorCode.REQUIRED), (_UNKNOWN, ErrorCode.INVALID)):
+        named = pattern.search(message)
+        if named:
+            path = f"{path}.{named.group('name')}"
+            code = error_code
+    if "timezone" in message:
+        message = "A timestamp needs a UTC offset (ISO 8601, e.g. 2026-01-31T12:00:00Z)."
+    field = (prefix + path).lstrip(".") or None
+    return FieldError(field=field, message=message, code=code)
+
+
+def decode_batch(body: bytes) -> list[EventIn]:
+    """Decode and type-check a request body; raise ``BatchInvalid`` naming every bad field."""
+    try:
+        return BATCH_DECODER.decode(body).events
+    except msgspec.ValidationError as exc:
+        raise BatchInvalid(batch_errors(body, exc)) from exc
+    except msgspec.DecodeError as exc:
+        raise BatchInvalid([FieldError(None, f"Malformed JSON: {exc}", ErrorCode.MALFORMED_JSON)]) from exc
+
+
+def batch_errors(body: bytes, first: msgspec.ValidationError) -> list[FieldError]:
+    """The slow path, only for bad batches: check each event on its own to report all of them."""
+    loose = LOOSE_DECODER.decode(body)
+    events = loose.get("events") if isinstance(loose, dict) else None
+    if not isinstance(events, list) or not events or len(events) > MAX_EVENTS:
+        return [_field_error(first)]
+    errors: list[FieldError] = []
+    for index, event in enumerate(events):
+        try:
+            msgspec.convert(event, EventIn)
+        except msgspec.ValidationError as exc:
+            errors.append(_field_error(exc, prefix=f"events[{index}]"))
+    unknown = sorted(set(loose) - {"events"})
+    errors.extend(FieldError(name, f"Unknown field {name!r}.") for name in unknown)
+    return errors or [_field_error(first)]
