@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        import accounts.schema  # noqa: F401 - registers the OpenAPI auth scheme
         from accounts.roles import ensure_roles
 
         # Every fresh database (test databases included) gets the role groups and their permissions.

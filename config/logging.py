@@ -44,5 +44,10 @@ def build_logging(*, fmt: str, level: str) -> dict[str, Any]:
         },
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"django.db.backends": {"level": "WARNING"}},
+        "loggers": {
+            "django.db.backends": {"level": "WARNING"},
+            # WeasyPrint reports every layout step at INFO and a font-subsetting notice at WARNING
+            "weasyprint": {"level": "ERROR"},
+            "fontTools": {"level": "ERROR"},
+        },
     }

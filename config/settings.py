@@ -115,6 +115,9 @@ MEDIA_URL = "media/"
 
 LOGIN_URL = "/admin/login/"
 
+# simple_history's revert form would write around the services: history is read-only here.
+SIMPLE_HISTORY_REVERT_DISABLED = True
+
 # --- Celery and cache -------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -126,6 +129,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("RATECARD_CELERY_QUEUE", "ratecard")
+# An unacknowledged task (its worker died) is handed to another worker after this many seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("RATECARD_CELERY_VISIBILITY_TIMEOUT", "3600")),
+    # how often a worker looks for such tasks (kombu scans every interval x throttle seconds)
+    "unacked_restore_interval": int(os.environ.get("RATECARD_CELERY_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(os.environ.get("RATECARD_CELERY_RESTORE_THROTTLE", "10")),
+}
+
+CELERY_BEAT_SCHEDULE = {
+    "billing-run-hourly": {"task": "invoicing.tasks.scheduled_billing_run", "schedule": 3600.0},
+    "dunning-hourly": {"task": "invoicing.tasks.scheduled_dunning", "schedule": 3600.0},
+    "usage-partitions-daily": {"task": "billing.tasks.usage_partitions_ensure_task", "schedule": 86400.0},
+}
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -170,6 +187,17 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
 # --- Billing rules ----------------------------------------------------------------------------------
 RATECARD_LATE_EVENT_GRACE_DAYS = int(os.environ.get("RATECARD_LATE_EVENT_GRACE_DAYS", "3"))
 RATECARD_LATE_EVENT_LIMIT_DAYS = int(os.environ.get("RATECARD_LATE_EVENT_LIMIT_DAYS", "35"))
+RATECARD_BILLING_CHUNK_SIZE = int(os.environ.get("RATECARD_BILLING_CHUNK_SIZE", "500"))
+# Drafts are finalized this long after their billing date (the late-usage grace window, DESIGN.md).
+RATECARD_INVOICE_REVIEW_HOURS = int(
+    os.environ.get("RATECARD_INVOICE_REVIEW_HOURS", str(24 * RATECARD_LATE_EVENT_GRACE_DAYS))
+)
+RATECARD_AUTO_FINALIZE = env_bool("RATECARD_AUTO_FINALIZE", True)
+# Dunning: reminders this many days after a failed payment; then "past_due" or "cancel" the subscriptions.
+RATECARD_DUNNING_SCHEDULE_DAYS = [
+    int(d) for d in env_list("RATECARD_DUNNING_SCHEDULE_DAYS", ["3", "7", "14"])
+]
+RATECARD_DUNNING_FINAL_ACTION = os.environ.get("RATECARD_DUNNING_FINAL_ACTION", "past_due")
 RATECARD_SELLER = {
     "name": os.environ.get("RATECARD_SELLER_NAME", "Meshwork Networks, Inc."),
     "address": os.environ.get("RATECARD_SELLER_ADDRESS", "100 Relay Street, San Francisco, CA 94105, USA"),

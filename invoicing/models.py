@@ -15,7 +15,10 @@ from simple_history.models import HistoricalRecords
 from accounts.models import Customer
 from billing.models import PendingLine, Price, Subscription
 
-AMOUNT = {"max_digits": 20, "decimal_places": 4}
+
+def amount_field(**kwargs: Any) -> models.DecimalField:
+    """An invoice amount: rounded to the currency before it is stored (4 places leave room for KWD)."""
+    return models.DecimalField(max_digits=20, decimal_places=4, **kwargs)
 
 
 class InvoiceStatus(models.TextChoices):
@@ -128,13 +131,13 @@ class Invoice(models.Model):
     period_end = models.DateTimeField(null=True, blank=True)
     issued_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
-    subtotal = models.DecimalField(**AMOUNT, default=0)
-    discount = models.DecimalField(**AMOUNT, default=0)
-    tax = models.DecimalField(**AMOUNT, default=0)
-    total = models.DecimalField(**AMOUNT, default=0)
-    credits_applied = models.DecimalField(**AMOUNT, default=0)
-    amount_paid = models.DecimalField(**AMOUNT, default=0)
-    amount_due = models.DecimalField(**AMOUNT, default=0)
+    subtotal = amount_field(default=0)
+    discount = amount_field(default=0)
+    tax = amount_field(default=0)
+    total = amount_field(default=0)
+    credits_applied = amount_field(default=0)
+    amount_paid = amount_field(default=0)
+    amount_due = amount_field(default=0)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     marked_uncollectible_at = models.DateTimeField(null=True, blank=True)
@@ -213,8 +216,8 @@ class InvoiceLine(models.Model):
     )
     quantity = models.DecimalField(max_digits=28, decimal_places=12, default=1)
     unit_amount = models.DecimalField(max_digits=28, decimal_places=12, null=True, blank=True)
-    amount = models.DecimalField(**AMOUNT)
-    tax = models.DecimalField(**AMOUNT, default=0)
+    amount = amount_field()
+    tax = amount_field(default=0)
     tax_rate_percent = models.DecimalField(max_digits=7, decimal_places=4, default=0)
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
@@ -297,7 +300,7 @@ class CreditNote(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_notes")
     currency = models.CharField(max_length=3)
-    amount = models.DecimalField(**AMOUNT)
+    amount = amount_field()
     reason = models.TextField()
     issued_at = models.DateTimeField()
     created_by = models.ForeignKey(
@@ -319,7 +322,7 @@ class BalanceTransaction(models.Model):
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="balance_transactions")
     currency = models.CharField(max_length=3)
-    amount = models.DecimalField(**AMOUNT)
+    amount = amount_field()
     description = models.CharField(max_length=255)
     invoice = models.ForeignKey(
         Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="balance_transactions"
@@ -345,7 +348,7 @@ class Payment(models.Model):
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
     currency = models.CharField(max_length=3)
-    amount = models.DecimalField(**AMOUNT)
+    amount = amount_field()
     status = models.CharField(max_length=12, choices=Status.choices)
     method = models.CharField(max_length=32, default="manual")
     reference = models.CharField(max_length=255, blank=True, help_text="e.g. a Stripe PaymentIntent id")

@@ -67,3 +67,41 @@ def support_api(support_user: User) -> APIClient:
 def api(finance_api: APIClient) -> APIClient:
     """The default API client: a finance user (may do everything in the catalog)."""
     return finance_api
+
+
+@pytest.fixture(autouse=True)
+def eager_celery(request: pytest.FixtureRequest, settings: Any) -> Any:
+    """Run Celery tasks in the test process, as the demo does, except in integration tests.
+
+    ``make test`` sets REDIS_URL, so without this a billing run started through the API would wait for
+    a worker; integration tests start real workers on Redis and must not be eager.
+    """
+    from config.celery import app
+
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    old = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = old
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches() -> Any:
+    """Per-process caches and Redis counters must not leak ids between tests (ids are reused)."""
+    from billing.services import entitlements, usage_ingest, usage_live
+
+    usage_ingest.lookups.clear()
+    usage_live.metric_ids_cache.clear()
+    entitlements.entitlements_invalidate()
+    client = usage_live.redis_client()
+    if client is not None:
+        keys = list(client.scan_iter("rc:usage:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    yield
+    usage_ingest.lookups.clear()
+    usage_live.metric_ids_cache.clear()
+    entitlements.entitlements_invalidate()

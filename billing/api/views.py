@@ -87,6 +87,7 @@ class MetricListCreate(generics.GenericAPIView):
     serializer_class = MetricSerializer
     queryset = BillableMetric.objects.order_by("code")
 
+    @extend_schema(responses=MetricSerializer(many=True))
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(MetricSerializer(page, many=True).data)
@@ -120,6 +121,7 @@ class CouponListCreate(generics.GenericAPIView):
     serializer_class = CouponSerializer
     queryset = Coupon.objects.order_by("code")
 
+    @extend_schema(responses=CouponSerializer(many=True))
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(CouponSerializer(page, many=True, context={}).data)

@@ -252,7 +252,8 @@ def plan_create(*, draft: PlanDraft, user: AbstractBaseUser | AnonymousUser | No
             )
         for key, value in draft.features.items():
             feature, _ = Feature.objects.get_or_create(
-                key=key, defaults={"name": key.replace("_", " ").capitalize(), "kind": _feature_kind(value) or ""}
+                key=key,
+                defaults={"name": key.replace("_", " ").capitalize(), "kind": _feature_kind(value) or ""},
             )
             Entitlement.objects.create(plan_version=version, feature=feature, value=value)
     return version

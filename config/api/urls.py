@@ -5,7 +5,10 @@ from __future__ import annotations
 from django.urls import URLPattern, re_path
 
 from accounts.api import views as accounts_views
+from billing.api import charge_views, subscription_views
 from billing.api import views as billing_views
+from invoicing.api import billing_runs, upcoming
+from invoicing.api import views as invoicing_views
 
 
 def route(path: str, view: object, name: str) -> URLPattern:
@@ -22,4 +25,42 @@ urlpatterns = [
     route(r"coupons/(?P<code>[-\w]+)", billing_views.CouponDetail, "coupon-detail"),
     route("customers", accounts_views.CustomerListCreate, "customer-list"),
     route(r"customers/(?P<external_id>[^/]+)", accounts_views.CustomerDetail, "customer-detail"),
+    route(r"customers/(?P<external_id>[^/]+)/charges", charge_views.CustomerCharges, "customer-charges"),
+    route(
+        r"customers/(?P<external_id>[^/]+)/upcoming-invoice",
+        upcoming.UpcomingInvoice,
+        "customer-upcoming-invoice",
+    ),
+    route("subscriptions", subscription_views.SubscriptionListCreate, "subscription-list"),
+    route(r"subscriptions/(?P<sub_id>\d+)", subscription_views.SubscriptionDetail, "subscription-detail"),
+    route(
+        r"subscriptions/(?P<sub_id>\d+)/change", subscription_views.SubscriptionChange, "subscription-change"
+    ),
+    route(
+        r"subscriptions/(?P<sub_id>\d+)/cancel", subscription_views.SubscriptionCancel, "subscription-cancel"
+    ),
+    route("billing-runs", billing_runs.BillingRunCreate, "billing-run-list"),
+    route(r"billing-runs/(?P<run_id>\d+)", billing_runs.BillingRunDetail, "billing-run-detail"),
+    route("invoices", invoicing_views.InvoiceList, "invoice-list"),
+    route(r"invoices/(?P<invoice_id>\d+)", invoicing_views.InvoiceDetail, "invoice-detail"),
+    route(r"invoices/(?P<invoice_id>\d+)/finalize", invoicing_views.InvoiceFinalize, "invoice-finalize"),
+    route(r"invoices/(?P<invoice_id>\d+)/void", invoicing_views.InvoiceVoid, "invoice-void"),
+    route(r"invoices/(?P<invoice_id>\d+)/pdf", invoicing_views.InvoicePdf, "invoice-pdf"),
+    route(r"invoices/(?P<invoice_id>\d+)/resend", invoicing_views.InvoiceResend, "invoice-resend"),
+    route("credit-notes", invoicing_views.CreditNoteListCreate, "credit-note-list"),
+    route(r"credit-notes/(?P<credit_note_id>\d+)", invoicing_views.CreditNoteDetail, "credit-note-detail"),
+]
+
+# Usage metering (issue #4): events, entitlements with usage, usage per metric.
+from billing.api import events as usage_event_views  # noqa: E402
+from billing.api import usage_views  # noqa: E402
+
+urlpatterns += [
+    route("events", usage_event_views.EventIngest, "event-ingest"),
+    route(
+        r"customers/(?P<external_id>[^/]+)/entitlements",
+        usage_views.CustomerEntitlements,
+        "customer-entitlements",
+    ),
+    route(r"customers/(?P<external_id>[^/]+)/usage", usage_views.CustomerUsage, "customer-usage"),
 ]

@@ -60,7 +60,7 @@ def draft_invoice_for(
         return existing
     try:
         with transaction.atomic():
-            return Invoice.objects.create(
+            invoice = Invoice.objects.create(
                 customer=customer,
                 billing_date=billing_date,
                 group_key=group_key,
@@ -71,6 +71,8 @@ def draft_invoice_for(
                 period_end=period_end,
                 net_terms_days=customer.net_terms_days,
             )
+            invoice.refresh_from_db()  # amounts back as Decimals, not the int defaults
+            return invoice
     except IntegrityError:
         # another worker created it between our read and our insert
         return Invoice.objects.get(**lookup)

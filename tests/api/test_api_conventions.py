@@ -133,6 +133,7 @@ def test_idempotent_write_is_in_one_transaction_with_its_record(api: APIClient) 
     record = IdempotencyRecord.objects.get(key="k-5")
     assert record.state == IdempotencyRecord.State.DONE
     assert record.response_status == 201
+    assert record.response_body is not None
     assert record.response_body["code"] == "starter"
     assert len(queries) > 0
 
@@ -149,3 +150,9 @@ def test_healthz_and_readyz(client: Any) -> None:
     ready = client.get("/readyz")
     assert ready.status_code in (200, 503)
     assert ready.json()["checks"]["database"] == "ok"
+
+
+def test_openapi_schema_validates_without_warnings() -> None:
+    out = StringIO()
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
+    assert "/api/v1/events" in out.getvalue()

@@ -1,0 +1,57 @@
+"""One-off charges for a customer: ``POST /api/v1/customers/{external_id}/charges``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api.views import customer_or_404
+from billing.api.subscription_views import WhenField
+from config.api.fields import AmountField, format_amount
+from config.api.idempotency import idempotent_write
+from config.api.views import reject_unknown_fields, validated
+from invoicing.services import lifecycle
+
+
+class ChargeInSerializer(serializers.Serializer):
+    description = serializers.CharField(max_length=500)
+    unit_amount = AmountField(min_value=Decimal(0))
+    quantity = serializers.DecimalField(
+        max_digits=20, decimal_places=6, min_value=Decimal("0.000001"), required=False, default=Decimal(1)
+    )
+    invoice_now = serializers.BooleanField(required=False, default=False)
+    at = WhenField(allow_period_end=False, required=False, default=None)
+
+
+class CustomerCharges(generics.GenericAPIView):
+    required_permissions = {"POST": ["billing.add_pendingline"]}
+    serializer_class = ChargeInSerializer
+
+    @idempotent_write
+    def post(self, request: Request, external_id: str) -> Response:
+        customer = customer_or_404(external_id)
+        reject_unknown_fields(request, set(ChargeInSerializer().fields))
+        data = validated(ChargeInSerializer, request).validated_data
+        line, invoice = lifecycle.charge(
+            customer=customer,
+            description=data["description"],
+            unit_amount=data["unit_amount"],
+            quantity=data["quantity"],
+            invoice_now=data["invoice_now"],
+            at=data["at"],
+            user=request.user,
+        )
+        body = {
+            "id": line.pk,
+            "customer": customer.external_id,
+            "description": line.description,
+            "currency": line.currency,
+            "quantity": f"{line.quantity.normalize():f}",
+            "unit_amount": format_amount(line.unit_amount, line.currency),
+            "amount": format_amount(line.amount, line.currency),
+            "invoice": invoice.pk if invoice else None,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)

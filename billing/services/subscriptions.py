@@ -1,0 +1,429 @@
+"""Subscription writes: create, change (plan, seats) with proration, cancel, and scheduled changes.
+
+Business time comes from the caller (``start``, ``at``); nothing here reads the clock. Prorations become
+``PendingLine`` rows (rounded once) that invoicing puts on the next invoice, or on an invoice at once for
+``always_invoice``. Callers bill every period that ended before ``at`` first (invoicing.services.lifecycle),
+so ``at`` always falls in the current period here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.db import transaction
+
+from accounts.models import Customer
+from billing.models import (
+    ChangeKind,
+    Coupon,
+    PendingLine,
+    PendingLineKind,
+    PlanVersion,
+    Price,
+    ProrationBehavior,
+    Subscription,
+    SubscriptionChange,
+    SubscriptionItem,
+    SubscriptionStatus,
+)
+from billing.pricing import Period
+from billing.services.subscription_charges import fee_lines, fmt_date
+from billing.services.subscription_periods import Schedule, full_period_fraction, period_at_index
+from config.errors import Conflict, ErrorCode, FieldError, NotFound, ValidationFailed
+
+LIVE_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+PERIOD_END: Literal["period_end"] = "period_end"
+
+
+def schedule_of(sub: Subscription) -> Schedule:
+    return Schedule(
+        anchor_kind=sub.billing_anchor,
+        anchor_at=sub.anchor_at,
+        timezone=sub.timezone,
+        interval=sub.plan_version.interval,
+        interval_count=sub.plan_version.interval_count,
+    )
+
+
+def newest_version(plan_code: str, *, field: str = "plan") -> PlanVersion:
+    version = (
+        PlanVersion.objects.select_related("plan").filter(plan__code=plan_code).order_by("-version").first()
+    )
+    if version is None:
+        raise ValidationFailed(f"No plan with code {plan_code!r}.", field=field, code=ErrorCode.NOT_FOUND)
+    if not version.plan.is_active:
+        raise ValidationFailed(f"Plan {plan_code!r} is no longer sold.", field=field)
+    return version
+
+
+def prices_of(version: PlanVersion) -> list[Price]:
+    return list(version.prices.select_related("metric").prefetch_related("tiers").order_by("position", "id"))
+
+
+def _check_quantity(quantity: Decimal) -> None:
+    if quantity < 0:
+        raise ValidationFailed(
+            "Quantity must not be negative.", field="quantity", code=ErrorCode.NEGATIVE_AMOUNT
+        )
+    if quantity != quantity.quantize(Decimal("0.000001")):
+        raise ValidationFailed("Quantity has more than 6 decimal places.", field="quantity")
+
+
+def _sync_items(sub: Subscription, prices: list[Price]) -> None:
+    SubscriptionItem.objects.filter(subscription=sub).exclude(price__in=prices).delete()
+    existing = set(SubscriptionItem.objects.filter(subscription=sub).values_list("price_id", flat=True))
+    SubscriptionItem.objects.bulk_create(
+        SubscriptionItem(subscription=sub, price=p, quantity=sub.quantity if p.metric_id is None else 0)
+        for p in prices
+        if p.pk not in existing
+    )
+    SubscriptionItem.objects.filter(subscription=sub, price__metric__isnull=True).update(
+        quantity=sub.quantity
+    )
+
+
+def subscription_create(
+    *,
+    customer: Customer,
+    plan_code: str,
+    start: datetime,
+    quantity: Decimal = Decimal(1),
+    coupon_code: str | None = None,
+    trial_days: int | None = None,
+    user: Any = None,
+) -> Subscription:
+    """Subscribe ``customer`` to the newest version of a plan from ``start`` (past or future).
+
+    The first period starts at ``start`` (or at the trial's end); calendar billing makes it end on the
+    next calendar boundary. Invoicing bills the first in-advance fees (invoicing.services.lifecycle).
+    """
+    if start.tzinfo is None:
+        raise ValidationFailed("start must carry a UTC offset.", field="start")
+    version = newest_version(plan_code)
+    errors: list[FieldError] = []
+    if version.currency != customer.currency:
+        errors.append(
+            FieldError(
+                "plan",
+                f"Plan {plan_code!r} is priced in {version.currency}; the customer pays in {customer.currency}.",
+                ErrorCode.CURRENCY_MISMATCH,
+            )
+        )
+    coupon = None
+    if coupon_code:
+        coupon = Coupon.objects.filter(code=coupon_code, is_active=True).first()
+        if coupon is None:
+            errors.append(
+                FieldError("coupon", f"No active coupon with code {coupon_code!r}.", ErrorCode.NOT_FOUND)
+            )
+        elif coupon.amount_off is not None and coupon.currency != customer.currency:
+            errors.append(
+                FieldError(
+                    "coupon", f"Coupon {coupon_code!r} is in {coupon.currency}.", ErrorCode.CURRENCY_MISMATCH
+                )
+            )
+    if trial_days is not None and trial_days < 0:
+        errors.append(FieldError("trial_days", "Must not be negative."))
+    if errors:
+        raise ValidationFailed(errors[0].message, field=errors[0].field, errors=errors)
+    _check_quantity(quantity)
+
+    days = version.trial_days if trial_days is None else trial_days
+    trial_end = start + timedelta(days=days) if days else None
+    schedule = Schedule(
+        anchor_kind=customer.billing_anchor,
+        anchor_at=trial_end or start,
+        timezone=customer.timezone,
+        interval=version.interval,
+        interval_count=version.interval_count,
+    )
+    period = Period(start, trial_end) if trial_end else period_at_index(schedule, 0)
+    with transaction.atomic():
+        sub = Subscription.objects.create(
+            customer=customer,
+            plan_version=version,
+            status=SubscriptionStatus.TRIALING if trial_end else SubscriptionStatus.ACTIVE,
+            quantity=quantity,
+            currency=customer.currency,
+            started_at=start,
+            trial_end=trial_end,
+            billing_anchor=customer.billing_anchor,
+            anchor_at=schedule.anchor_at,
+            timezone=customer.timezone,
+            period_index=0,
+            current_period_start=period.start,
+            current_period_end=period.end,
+            coupon=coupon,
+            coupon_redeemed_at=start if coupon else None,
+        )
+        _sync_items(sub, prices_of(version))
+        SubscriptionChange.objects.create(
+            subscription=sub,
+            kind=ChangeKind.CREATE,
+            effective_at=start,
+            new_plan_version=version,
+            new_quantity=quantity,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+    return sub
+
+
+def lock_subscription(subscription_id: int) -> Subscription:
+    sub = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("customer", "plan_version", "plan_version__plan", "coupon")
+        .filter(pk=subscription_id)
+        .first()
+    )
+    if sub is None:
+        raise NotFound(f"No subscription {subscription_id}.", field="id")
+    return sub
+
+
+def _proration_lines(
+    *,
+    sub: Subscription,
+    at: datetime,
+    old_version: PlanVersion,
+    old_quantity: Decimal,
+    new_version: PlanVersion,
+    new_quantity: Decimal,
+    change: SubscriptionChange | None,
+    credit_only: bool = False,
+) -> list[PendingLine]:
+    """Credit the unused ``[at, period end)`` of the old fees and charge the new ones, by exact time."""
+    period = Period(sub.current_period_start, sub.current_period_end)
+    schedule = schedule_of(sub)
+    zone = schedule.zone
+    fraction = full_period_fraction(schedule, period, start=at)
+    remaining = Period(at, period.end)
+    lines: list[PendingLine] = []
+
+    def pending(
+        price: Price, amount: Decimal, quantity: Decimal, unit: Decimal | None, description: str
+    ) -> None:
+        lines.append(
+            PendingLine(
+                customer=sub.customer,
+                subscription=sub,
+                change=change,
+                kind=PendingLineKind.PRORATION,
+                description=description,
+                currency=sub.currency,
+                quantity=quantity,
+                unit_amount=unit,
+                amount=amount,
+                period_start=remaining.start,
+                period_end=remaining.end,
+            )
+        )
+
+    since = fmt_date(at, zone)
+    for price, line in fee_lines(
+        prices=prices_of(old_version),
+        plan_name=old_version.name,
+        seats=old_quantity,
+        currency=sub.currency,
+        period=remaining,
+        fraction=fraction,
+    ):
+        if line.amount:
+            pending(
+                price,
+                -line.amount,
+                line.quantity,
+                line.unit_amount,
+                f"Unused time on {line.description} after {since}",
+            )
+    if credit_only:
+        return lines
+    for price, line in fee_lines(
+        prices=prices_of(new_version),
+        plan_name=new_version.name,
+        seats=new_quantity,
+        currency=sub.currency,
+        period=remaining,
+        fraction=fraction,
+    ):
+        if line.amount:
+            pending(
+                price,
+                line.amount,
+                line.quantity,
+                line.unit_amount,
+                f"Remaining time on {line.description} after {since}",
+            )
+    return lines
+
+
+def subscription_change(
+    *,
+    subscription_id: int,
+    at: datetime | Literal["period_end"],
+    proration: str = ProrationBehavior.CREATE_PRORATIONS,
+    plan_code: str | None = None,
+    quantity: Decimal | None = None,
+    user: Any = None,
+) -> tuple[Subscription, SubscriptionChange]:
+    """Change plan and/or seats at ``at`` (in the current period) or at the period's end.
+
+    ``create_prorations`` and ``always_invoice`` make proration lines (the caller invoices them at once
+    for ``always_invoice``); ``none`` makes none. A trial has nothing billed, so nothing is prorated.
+    """
+    if proration not in ProrationBehavior.values:
+        raise ValidationFailed("Must be create_prorations, always_invoice or none.", field="proration")
+    if plan_code is None and quantity is None:
+        raise ValidationFailed("Give a new plan, a new quantity, or both.", field="plan")
+    if quantity is not None:
+        _check_quantity(quantity)
+    with transaction.atomic():
+        sub = lock_subscription(subscription_id)
+        if sub.status not in LIVE_STATUSES:
+            raise Conflict(
+                f"Subscription {sub.pk} is {sub.status}; it cannot change.", code=ErrorCode.INVALID_STATE
+            )
+        new_version = newest_version(plan_code) if plan_code else sub.plan_version
+        if new_version.currency != sub.currency:
+            raise ValidationFailed(
+                f"Plan {plan_code!r} is priced in {new_version.currency}; the subscription is in {sub.currency}.",
+                field="plan",
+                code=ErrorCode.CURRENCY_MISMATCH,
+            )
+        new_quantity = quantity if quantity is not None else sub.quantity
+        if new_version.pk == sub.plan_version_id and new_quantity == sub.quantity:
+            raise ValidationFailed("Nothing to change: same plan version and quantity.", field="plan")
+        kind = (
+            ChangeKind.PLAN_AND_QUANTITY
+            if new_version.pk != sub.plan_version_id and new_quantity != sub.quantity
+            else ChangeKind.PLAN
+            if new_version.pk != sub.plan_version_id
+            else ChangeKind.QUANTITY
+        )
+        by = user if getattr(user, "is_authenticated", False) else None
+        if at == PERIOD_END:
+            change = SubscriptionChange.objects.create(
+                subscription=sub,
+                kind=kind,
+                effective_at=sub.current_period_end,
+                proration=ProrationBehavior.NONE,
+                old_plan_version=sub.plan_version,
+                new_plan_version=new_version,
+                old_quantity=sub.quantity,
+                new_quantity=new_quantity,
+                applied=False,
+                created_by=by,
+            )
+            return sub, change
+        assert isinstance(at, datetime)
+        _check_in_period(sub, at)
+        change = SubscriptionChange.objects.create(
+            subscription=sub,
+            kind=kind,
+            effective_at=at,
+            proration=proration if sub.status != SubscriptionStatus.TRIALING else ProrationBehavior.NONE,
+            old_plan_version=sub.plan_version,
+            new_plan_version=new_version,
+            old_quantity=sub.quantity,
+            new_quantity=new_quantity,
+            created_by=by,
+        )
+        if change.proration != ProrationBehavior.NONE:
+            lines = _proration_lines(
+                sub=sub,
+                at=at,
+                old_version=sub.plan_version,
+                old_quantity=sub.quantity,
+                new_version=new_version,
+                new_quantity=new_quantity,
+                change=change,
+            )
+            for line in lines:
+                line.invoice_now = change.proration == ProrationBehavior.ALWAYS_INVOICE
+                line.created_by = by
+            PendingLine.objects.bulk_create(lines)
+        apply_version_and_quantity(sub, new_version, new_quantity)
+        sub.save()
+        _sync_items(sub, prices_of(new_version))
+    return sub, change
+
+
+def _check_in_period(sub: Subscription, at: datetime) -> None:
+    if at.tzinfo is None:
+        raise ValidationFailed("at must carry a UTC offset.", field="at")
+    if not sub.current_period_start <= at < sub.current_period_end:
+        raise ValidationFailed(
+            f"at must fall in the current period [{sub.current_period_start.isoformat()}, "
+            f'{sub.current_period_end.isoformat()}); use "period_end" for the end of it.',
+            field="at",
+        )
+
+
+def apply_version_and_quantity(sub: Subscription, version: PlanVersion, quantity: Decimal) -> None:
+    """Move the in-memory subscription to a new plan version and seat count (the caller saves)."""
+    if version.pk != sub.plan_version_id and (
+        version.interval != sub.plan_version.interval
+        or version.interval_count != sub.plan_version.interval_count
+    ):
+        # a new interval re-anchors the schedule at the change, as Stripe does
+        sub.anchor_at = sub.current_period_start
+        sub.period_index = 0
+    sub.plan_version = version
+    sub.quantity = quantity
+
+
+def subscription_cancel(
+    *, subscription_id: int, at: datetime | Literal["period_end"], user: Any = None
+) -> tuple[Subscription, list[PendingLine]]:
+    """Cancel at the period's end, or at ``at`` with the unused in-advance fees credited.
+
+    Invoicing then puts the usage up to ``at`` and the credit on a final invoice.
+    """
+    with transaction.atomic():
+        sub = lock_subscription(subscription_id)
+        if sub.status == SubscriptionStatus.CANCELED:
+            raise Conflict(f"Subscription {sub.pk} is canceled already.", code=ErrorCode.INVALID_STATE)
+        by = user if getattr(user, "is_authenticated", False) else None
+        if at == PERIOD_END:
+            if sub.cancel_at_period_end:
+                return sub, []
+            sub.cancel_at_period_end = True
+            sub.cancel_at = sub.current_period_end
+            sub.save()
+            SubscriptionChange.objects.create(
+                subscription=sub,
+                kind=ChangeKind.CANCEL,
+                effective_at=sub.current_period_end,
+                applied=False,
+                created_by=by,
+            )
+            return sub, []
+        assert isinstance(at, datetime)
+        _check_in_period(sub, at)
+        change = SubscriptionChange.objects.create(
+            subscription=sub, kind=ChangeKind.CANCEL, effective_at=at, created_by=by
+        )
+        lines: list[PendingLine] = []
+        if sub.status != SubscriptionStatus.TRIALING:
+            # the period's in-advance fees were billed: credit the unused part
+            lines = _proration_lines(
+                sub=sub,
+                at=at,
+                old_version=sub.plan_version,
+                old_quantity=sub.quantity,
+                new_version=sub.plan_version,
+                new_quantity=sub.quantity,
+                change=change,
+                credit_only=True,
+            )
+        for line in lines:
+            line.invoice_now = True
+            line.created_by = by
+        PendingLine.objects.bulk_create(lines)
+        sub.status = SubscriptionStatus.CANCELED
+        sub.canceled_at = at
+        sub.ended_at = at
+        sub.cancel_at = at
+        sub.save()
+    return sub, lines

@@ -1,0 +1,1 @@
+"""Invoice and credit-note endpoints (API.md "Invoices")."""

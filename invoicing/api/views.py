@@ -1,0 +1,244 @@
+"""Invoice and credit-note endpoints (API.md "Invoices"). Thin: shape checks, then a service call.
+
+There is no endpoint that edits an invoice: PATCH/PUT/DELETE on an invoice are 405 (a draft is built
+by billing, a finalized invoice never changes; corrections are credit notes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from config.api.idempotency import idempotent_write
+from config.api.views import reject_unknown_fields, validated
+from config.errors import NotFound, ValidationFailed
+from invoicing.api.serializers import (
+    CreditNoteInSerializer,
+    CreditNoteSerializer,
+    InvoiceActionInSerializer,
+    InvoiceSerializer,
+)
+from invoicing.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus
+from invoicing.services.credit_notes import credit_note_create
+from invoicing.services.documents import invoice_send
+from invoicing.services.finalization import invoice_finalize, invoice_void
+from invoicing.services.pdf import invoice_pdf_bytes
+
+VIEW = ["invoicing.view_invoice"]
+FINALIZE = ["invoicing.view_invoice", "invoicing.finalize_invoice"]
+
+
+def invoices_for_api(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
+    """Invoices with what the invoice shape shows, in a constant number of queries (no PDF bytes)."""
+    qs = Invoice.objects.all() if queryset is None else queryset
+    return (
+        qs.select_related("customer")
+        .defer("pdf")
+        .prefetch_related(Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id")))
+    )
+
+
+def invoice_or_404(invoice_id: int) -> Invoice:
+    invoice = invoices_for_api(Invoice.objects.filter(pk=invoice_id)).first()
+    if invoice is None:
+        raise NotFound(f"No invoice with id {invoice_id}.", field="id")
+    return invoice
+
+
+def invoice_response(invoice_id: int, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response(InvoiceSerializer(invoice_or_404(invoice_id), context={}).data, status=status_code)
+
+
+class InvoicingView(generics.GenericAPIView):
+    """A method the view does not have is 405 for a signed-in user, before the role check (403)."""
+
+    def check_permissions(self, request: Request) -> None:
+        user = request.user
+        if (
+            user is not None
+            and user.is_authenticated
+            and (request.method or "GET").upper() not in self.allowed_methods
+        ):
+            raise exceptions.MethodNotAllowed(request.method or "")
+        super().check_permissions(request)
+
+
+class InvoiceList(InvoicingView):
+    required_permissions = {"GET": VIEW}
+    serializer_class = InvoiceSerializer
+
+    def get_queryset(self) -> QuerySet[Invoice]:
+        qs = invoices_for_api().order_by("-billing_date", "-id")
+        params = self.request.query_params
+        customer = params.get("customer")
+        if customer:
+            qs = qs.filter(customer__external_id=customer)
+        wanted = params.get("status")
+        if wanted:
+            statuses = [s.strip() for s in wanted.split(",") if s.strip()]
+            unknown = [s for s in statuses if s not in InvoiceStatus.values]
+            if unknown:
+                raise ValidationFailed(
+                    f"Unknown status {unknown[0]!r}: one of {', '.join(InvoiceStatus.values)}.",
+                    field="status",
+                )
+            qs = qs.filter(status__in=statuses)
+        return qs
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("customer", str, description="The customer's external_id."),
+            OpenApiParameter(
+                "status", str, description="draft, open, paid, void or uncollectible (comma list)."
+            ),
+        ],
+        responses=InvoiceSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(InvoiceSerializer(page, many=True, context={}).data)
+
+
+class InvoiceDetail(InvoicingView):
+    required_permissions = {"GET": VIEW}
+    serializer_class = InvoiceSerializer
+
+    def get(self, request: Request, invoice_id: int) -> Response:
+        return invoice_response(invoice_id)
+
+
+class InvoiceFinalize(InvoicingView):
+    """Draft -> open (or paid when nothing is due); finalizing a finalized invoice returns it as is."""
+
+    required_permissions = {"POST": FINALIZE}
+    serializer_class = InvoiceSerializer
+
+    @extend_schema(request=InvoiceActionInSerializer, responses=InvoiceSerializer)
+    @idempotent_write
+    def post(self, request: Request, invoice_id: int) -> Response:
+        reject_unknown_fields(request, {"at"})
+        data = validated(InvoiceActionInSerializer, request).validated_data if request.data else {}
+        invoice_or_404(invoice_id)
+        invoice_finalize(invoice_id=invoice_id, at=data.get("at"), user=request.user)
+        return invoice_response(invoice_id)
+
+
+class InvoiceVoid(InvoicingView):
+    """Open/uncollectible -> void; the number stays. Drafts and paid invoices: 409."""
+
+    required_permissions = {"POST": FINALIZE}
+    serializer_class = InvoiceSerializer
+
+    @extend_schema(request=InvoiceActionInSerializer, responses=InvoiceSerializer)
+    @idempotent_write
+    def post(self, request: Request, invoice_id: int) -> Response:
+        reject_unknown_fields(request, {"at"})
+        data = validated(InvoiceActionInSerializer, request).validated_data if request.data else {}
+        invoice_or_404(invoice_id)
+        invoice_void(invoice_id=invoice_id, at=data.get("at"), user=request.user)
+        return invoice_response(invoice_id)
+
+
+class InvoicePdf(InvoicingView):
+    """The PDF: stored bytes for a finalized invoice; a draft is rendered now, marked DRAFT."""
+
+    required_permissions = {"GET": VIEW}
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    def get(self, request: Request, invoice_id: int) -> HttpResponse:
+        invoice = Invoice.objects.select_related("customer").filter(pk=invoice_id).first()
+        if invoice is None:
+            raise NotFound(f"No invoice with id {invoice_id}.", field="id")
+        name = invoice.number or f"draft-{invoice.pk}"
+        response = HttpResponse(invoice_pdf_bytes(invoice=invoice), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{name}.pdf"'
+        return response
+
+
+class InvoiceResend(InvoicingView):
+    """E-mail the PDF to the customer and its invoice contacts again (support may do it)."""
+
+    required_permissions = {"POST": ["invoicing.view_invoice", "invoicing.resend_invoice"]}
+
+    @extend_schema(
+        request=None,
+        responses=OpenApiResponse(
+            inline_serializer(
+                "InvoiceResent", {"sent_to": serializers.ListField(child=serializers.EmailField())}
+            )
+        ),
+    )
+    @idempotent_write
+    def post(self, request: Request, invoice_id: int) -> Response:
+        invoice_or_404(invoice_id)
+        sent_to = invoice_send(invoice_id=invoice_id, user=request.user)
+        return Response({"sent_to": sent_to})
+
+
+def credit_notes_for_api(queryset: QuerySet[CreditNote] | None = None) -> QuerySet[CreditNote]:
+    qs = CreditNote.objects.all() if queryset is None else queryset
+    return qs.select_related("invoice", "customer")
+
+
+class CreditNoteListCreate(InvoicingView):
+    required_permissions = {
+        "GET": ["invoicing.view_creditnote"],
+        "POST": ["invoicing.add_creditnote", "invoicing.finalize_invoice"],
+    }
+    serializer_class = CreditNoteSerializer
+
+    def get_queryset(self) -> QuerySet[CreditNote]:
+        qs = credit_notes_for_api().order_by("-issued_at", "-id")
+        invoice = self.request.query_params.get("invoice")
+        if invoice:
+            if not invoice.isdigit():
+                raise ValidationFailed("Must be an invoice id.", field="invoice")
+            qs = qs.filter(invoice_id=int(invoice))
+        customer = self.request.query_params.get("customer")
+        if customer:
+            qs = qs.filter(customer__external_id=customer)
+        return qs
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("invoice", int, description="Only this invoice's credit notes."),
+            OpenApiParameter("customer", str, description="The customer's external_id."),
+        ],
+        responses=CreditNoteSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(CreditNoteSerializer(page, many=True, context={}).data)
+
+    @extend_schema(request=CreditNoteInSerializer, responses={201: CreditNoteSerializer})
+    @idempotent_write
+    def post(self, request: Request) -> Response:
+        reject_unknown_fields(request, {"invoice", "amount", "reason", "at"})
+        data: dict[str, Any] = validated(CreditNoteInSerializer, request).validated_data
+        note = credit_note_create(
+            invoice_id=data["invoice"],
+            amount=data["amount"],
+            reason=data["reason"],
+            at=data.get("at"),
+            user=request.user,
+        )
+        note = credit_notes_for_api(CreditNote.objects.filter(pk=note.pk)).get()
+        return Response(CreditNoteSerializer(note, context={}).data, status=status.HTTP_201_CREATED)
+
+
+class CreditNoteDetail(InvoicingView):
+    required_permissions = {"GET": ["invoicing.view_creditnote"]}
+    serializer_class = CreditNoteSerializer
+
+    def get(self, request: Request, credit_note_id: int) -> Response:
+        note = credit_notes_for_api(CreditNote.objects.filter(pk=credit_note_id)).first()
+        if note is None:
+            raise NotFound(f"No credit note with id {credit_note_id}.", field="id")
+        return Response(CreditNoteSerializer(note, context={}).data)

@@ -1,0 +1,34 @@
+"""``python manage.py run_billing --as-of T``: run a whole billing run in this process and report it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.dateparse import parse_datetime
+
+from invoicing.services.billing_runs import billing_run_create, billing_run_execute
+
+
+class Command(BaseCommand):
+    help = "Bill every subscription period that has ended by --as-of (ISO 8601 with an offset)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--as-of", required=True, help="e.g. 2026-02-01T00:00:00Z")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        as_of = parse_datetime(options["as_of"])
+        if as_of is None or as_of.tzinfo is None:
+            raise CommandError("--as-of must be an ISO 8601 time with an offset, e.g. 2026-02-01T00:00:00Z")
+        run = billing_run_execute(run_id=billing_run_create(as_of=as_of).pk)
+        self.stdout.write(
+            f"Billing run #{run.pk} as of {run.as_of.isoformat()}: {run.status}; "
+            f"{run.subscriptions_billed} of {run.subscriptions_due} subscriptions billed, "
+            f"{run.invoices_created} invoices created, {run.failures_count} failures, {run.duration_seconds}s"
+        )
+        for failure in run.failures.all()[:20]:
+            self.stderr.write(f"  subscription {failure.subscription_id}: {failure.error}")
+        if run.failures_count:
+            raise CommandError(
+                f"{run.failures_count} subscriptions failed; see the billing run in the admin."
+            )

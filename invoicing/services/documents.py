@@ -1,0 +1,150 @@
+"""What an issued document says about its parties, and sending it.
+
+- ``customer_snapshot`` / ``seller_snapshot``: the billing details copied onto an invoice when it is
+  finalized (DESIGN.md step 3), so an issued invoice keeps saying what it said even after the customer
+  moves or renames itself.
+- ``document_number``: the gap-free numbers ``INV-2026-000001`` / ``CN-2026-000001``, taken from a
+  ``NumberSequence`` row locked until the caller's transaction ends (a rollback gives the number back,
+  so no number is ever skipped).
+- ``invoice_send``: e-mail a finalized invoice's PDF to the customer and its invoice contacts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Customer
+from config.errors import Conflict, ErrorCode, NotFound, ValidationFailed
+from invoicing.models import Invoice, InvoiceStatus, NumberSequence
+
+log = structlog.get_logger(__name__)
+
+INVOICE_PREFIX = "INV"
+CREDIT_NOTE_PREFIX = "CN"
+NUMBER_DIGITS = 6
+
+# the customer's fields copied onto an invoice at finalization (plus its external id and time zone)
+SNAPSHOT_FIELDS = (
+    "name",
+    "email",
+    "address_line1",
+    "address_line2",
+    "city",
+    "postal_code",
+    "state",
+    "country",
+    "tax_id",
+    "external_id",
+    "timezone",
+)
+
+
+def customer_snapshot(customer: Customer) -> dict[str, str]:
+    """The customer's billing details as they are now (JSON-ready)."""
+    return {name: str(getattr(customer, name) or "") for name in SNAPSHOT_FIELDS}
+
+
+def seller_snapshot() -> dict[str, str]:
+    """Who issues the invoice: ``settings.RATECARD_SELLER`` as it is now."""
+    return {str(k): str(v) for k, v in dict(getattr(settings, "RATECARD_SELLER", {})).items()}
+
+
+def document_year(at: datetime) -> int:
+    """The numbering year of a document issued at ``at`` (in the project's time zone)."""
+    return timezone.localtime(at).year
+
+
+def document_number(*, kind: str, year: int) -> str:
+    """Take the next gap-free number of ``kind`` (``INV``/``CN``) for ``year``: ``INV-2026-000001``.
+
+    Must run inside the caller's ``transaction.atomic()``: the sequence row stays locked until that
+    transaction ends, so concurrent finalizations queue here and a rollback returns the number.
+    The row is created on first use; ``get_or_create`` is race-safe (a concurrent insert of the same
+    (kind, year) waits on the unique index, fails, and reads the winner's row).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("document_number must run inside transaction.atomic()")
+    NumberSequence.objects.get_or_create(kind=kind, year=year)
+    sequence = NumberSequence.objects.select_for_update().get(kind=kind, year=year)
+    NumberSequence.objects.filter(pk=sequence.pk).update(last_value=F("last_value") + 1)
+    value = sequence.last_value + 1
+    return f"{kind}-{year}-{value:0{NUMBER_DIGITS}d}"
+
+
+# --- sending ----------------------------------------------------------------------------------------
+
+
+def invoice_recipients(customer: Customer) -> list[str]:
+    """The customer's own e-mail, then its contacts that receive invoices; no duplicates."""
+    seen: list[str] = []
+    candidates = [
+        customer.email,
+        *list(
+            customer.contacts.filter(receives_invoices=True).order_by("id").values_list("email", flat=True)
+        ),
+    ]
+    for address in candidates:
+        if address and address.lower() not in {s.lower() for s in seen}:
+            seen.append(address)
+    return seen
+
+
+def invoice_send(*, invoice_id: int, user: Any = None) -> list[str]:
+    """E-mail the finalized invoice's PDF to its recipients; returns the addresses it went to.
+
+    Drafts are not sent (409: finalize first). Sending is synchronous (django.core.mail); the e-mail
+    backend decides how it leaves (SMTP in production, locmem in tests).
+    """
+    from invoicing.services.pdf import invoice_pdf_bytes  # pdf imports this module's helpers
+
+    invoice = Invoice.objects.select_related("customer").filter(pk=invoice_id).first()
+    if invoice is None:
+        raise NotFound(f"No invoice with id {invoice_id}.", field="invoice")
+    if invoice.status == InvoiceStatus.DRAFT:
+        raise Conflict(
+            f"Invoice {invoice.pk} is a draft: finalize it before sending it.",
+            field="invoice",
+            code=ErrorCode.INVALID_STATE,
+        )
+    recipients = invoice_recipients(invoice.customer)
+    if not recipients:
+        raise ValidationFailed(
+            f"Customer {invoice.customer.external_id} has no e-mail address nor a contact that receives "
+            "invoices.",
+            field="customer",
+        )
+    seller = invoice.seller_snapshot or seller_snapshot()
+    seller_name = seller.get("name", "")
+    subject = f"Invoice {invoice.number} from {seller_name}".strip()
+    body = (
+        f"Hello {invoice.customer_snapshot.get('name') or invoice.customer.name},\n\n"
+        f"Please find attached invoice {invoice.number}"
+        + (f", due on {invoice.due_at:%Y-%m-%d}" if invoice.due_at else "")
+        + ".\n\nThank you for your business.\n"
+        + (f"{seller_name}\n" if seller_name else "")
+    )
+    message = EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=seller.get("email") or settings.DEFAULT_FROM_EMAIL,
+        to=recipients,
+    )
+    message.attach(f"{invoice.number}.pdf", invoice_pdf_bytes(invoice=invoice), "application/pdf")
+    message.send()
+    log.info(
+        "invoice.sent",
+        invoice_id=invoice.pk,
+        customer_id=invoice.customer_id,
+        number=invoice.number,
+        recipients=len(recipients),
+        user_id=getattr(user, "pk", None),
+    )
+    return recipients

@@ -1,0 +1,154 @@
+"""Dunning: what happens after a payment fails, on a schedule, until the invoice is paid.
+
+A failed payment marks the invoice past due and starts the schedule (``RATECARD_DUNNING_SCHEDULE_DAYS``,
+e.g. reminders 3, 7 and 14 days after the failure). Each step e-mails the customer once. After the last
+step the customer's subscriptions on that invoice become ``past_due``, or are canceled, per
+``RATECARD_DUNNING_FINAL_ACTION``. Paying late restores ``past_due`` subscriptions to ``active``.
+Steps are idempotent: the step number is advanced under a row lock, so a task that runs twice sends
+nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+
+from billing.models import Subscription, SubscriptionStatus
+from config.errors import Conflict, ErrorCode
+from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
+from invoicing.services.documents import invoice_recipients
+
+log = structlog.get_logger(__name__)
+
+
+def schedule_days() -> list[int]:
+    return sorted(int(d) for d in getattr(settings, "RATECARD_DUNNING_SCHEDULE_DAYS", [3, 7, 14]))
+
+
+def final_action() -> str:
+    return str(getattr(settings, "RATECARD_DUNNING_FINAL_ACTION", "past_due"))
+
+
+def invoice_payment_failed(*, invoice_id: int, at: datetime, reason: str = "") -> Invoice:
+    """Record a failed payment: the invoice is past due and its dunning schedule starts (once)."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        if invoice.status != InvoiceStatus.OPEN:
+            raise Conflict(
+                f"Invoice {invoice} is {invoice.status}; only an open invoice can fail to be paid.",
+                code=ErrorCode.INVALID_STATE,
+            )
+        if invoice.payment_failed_at is None:
+            invoice.payment_failed_at = at
+            invoice.dunning_step = 0
+            days = schedule_days()
+            invoice.next_dunning_at = at + timedelta(days=days[0]) if days else None
+            invoice.save(update_fields=["payment_failed_at", "dunning_step", "next_dunning_at", "updated_at"])
+            log.warning(
+                "invoice.payment_failed",
+                invoice_id=invoice.pk,
+                customer_id=invoice.customer_id,
+                reason=reason,
+            )
+    return invoice
+
+
+def _subscriptions_of(invoice: Invoice) -> list[int]:
+    ids = set(
+        InvoiceLine.objects.filter(invoice=invoice, subscription__isnull=False).values_list(
+            "subscription_id", flat=True
+        )
+    )
+    if invoice.subscription_id:
+        ids.add(invoice.subscription_id)
+    return sorted(ids)
+
+
+def _remind(invoice: Invoice, step: int, total_steps: int) -> None:
+    recipients = invoice_recipients(invoice.customer)
+    if not recipients:
+        return
+    last = step == total_steps
+    subject = f"{'Final notice' if last else 'Reminder'}: invoice {invoice.number} is past due"
+    body = (
+        f"Hello {invoice.customer.name},\n\n"
+        f"we could not collect payment for invoice {invoice.number} ({invoice.currency} {invoice.amount_due}).\n"
+        f"Please update your payment details or pay the invoice.\n"
+        + ("This is the last reminder before your service is interrupted.\n" if last else "")
+        + f"\n{settings.RATECARD_SELLER['name']}\n"
+    )
+    EmailMessage(subject=subject, body=body, to=recipients).send()
+
+
+def dunning_run(*, as_of: datetime) -> int:
+    """Take every due dunning step up to ``as_of``; return the number of steps taken."""
+    days = schedule_days()
+    taken = 0
+    due = list(
+        Invoice.objects.filter(status=InvoiceStatus.OPEN, next_dunning_at__lte=as_of)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for invoice_id in due:
+        with transaction.atomic():
+            invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice_id)
+            # re-check after the lock: another worker may have taken this step, or the invoice was paid
+            if (
+                invoice.status != InvoiceStatus.OPEN
+                or invoice.next_dunning_at is None
+                or invoice.next_dunning_at > as_of
+            ):
+                continue
+            assert invoice.payment_failed_at is not None
+            # a scheduler that was down catches up: every step that fell due is taken, in order
+            while invoice.next_dunning_at is not None and invoice.next_dunning_at <= as_of:
+                invoice.dunning_step += 1
+                step = invoice.dunning_step
+                _remind(invoice, step, len(days))
+                if step < len(days):
+                    invoice.next_dunning_at = invoice.payment_failed_at + timedelta(days=days[step])
+                else:
+                    invoice.next_dunning_at = None
+                    _final_step(invoice, as_of)
+                taken += 1
+                log.info("dunning.step", invoice_id=invoice.pk, customer_id=invoice.customer_id, step=step)
+            invoice.save(update_fields=["dunning_step", "next_dunning_at", "updated_at"])
+    return taken
+
+
+def _final_step(invoice: Invoice, as_of: datetime) -> None:
+    sub_ids = _subscriptions_of(invoice)
+    if final_action() == "cancel":
+        from invoicing.services.lifecycle import cancel
+
+        for sub_id in sub_ids:
+            sub = Subscription.objects.get(pk=sub_id)
+            if sub.status != SubscriptionStatus.CANCELED:
+                cancel(subscription_id=sub_id, at="period_end")
+        log.warning("dunning.subscriptions_canceled", invoice_id=invoice.pk, subscriptions=sub_ids)
+        return
+    Subscription.objects.filter(
+        pk__in=sub_ids, status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING]
+    ).update(status=SubscriptionStatus.PAST_DUE, past_due_since=as_of)
+    log.warning("dunning.subscriptions_past_due", invoice_id=invoice.pk, subscriptions=sub_ids)
+
+
+def dunning_resolve(*, invoice: Invoice) -> None:
+    """After an invoice is paid: stop its dunning and restore its past-due subscriptions if nothing else is owed."""
+    Invoice.objects.filter(pk=invoice.pk).update(next_dunning_at=None)
+    for sub_id in _subscriptions_of(invoice):
+        still_failing = (
+            Invoice.objects.filter(
+                status=InvoiceStatus.OPEN, payment_failed_at__isnull=False, lines__subscription_id=sub_id
+            )
+            .exclude(pk=invoice.pk)
+            .exists()
+        )
+        if not still_failing:
+            Subscription.objects.filter(pk=sub_id, status=SubscriptionStatus.PAST_DUE).update(
+                status=SubscriptionStatus.ACTIVE, past_due_since=None
+            )

@@ -1,0 +1,257 @@
+"""Subscription lifecycle across both apps, each in one transaction: subscribe and bill the first fees,
+change or cancel after billing what ended before ``at``, and invoice prorations at once when asked.
+The API and the admin call these; billing.services.subscriptions does the subscription side.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from django.db import transaction
+
+from accounts.models import Customer
+from billing.models import BillingTiming, PendingLine, ProrationBehavior, Subscription, SubscriptionStatus
+from billing.pricing import Period, proration_fraction
+from billing.services import subscriptions as subs_service
+from billing.services.charges import one_off_charge_create
+from billing.services.entitlements import entitlements_invalidate
+from billing.services.subscription_periods import full_period_fraction
+from billing.services.subscriptions import PERIOD_END, lock_subscription, prices_of, schedule_of
+from billing.services.usage import usage_quantities
+from invoicing.models import BilledPeriod, Invoice
+from invoicing.services import rating
+from invoicing.services.drafts import LineDraft
+from invoicing.services.subscription_billing import (
+    BillResult,
+    InvoicePlan,
+    bill_subscriptions,
+    group_key_for,
+    write_invoice_plans,
+)
+
+
+def _forget_entitlements(customer_id: int) -> None:
+    """The customer's plans changed: drop this process's cached entitlement profile after commit."""
+    transaction.on_commit(lambda: entitlements_invalidate(customer_id=customer_id))
+
+
+def _lock(sub_id: int) -> Subscription:
+    return lock_subscription(sub_id)
+
+
+def _bill_once(
+    *, sub: Subscription, at: datetime, reason: str, lines: list[LineDraft], group_key: str
+) -> Invoice | None:
+    """Put ``lines`` on the customer's draft for ``at`` with a BilledPeriod for ``reason`` (once)."""
+    if BilledPeriod.objects.filter(
+        subscription=sub, period_start=sub.current_period_start, reason=reason
+    ).exists():
+        return None
+    if not lines:
+        return None
+    discount = rating.discount_line(sub=sub, coupon=sub.coupon, lines=lines, currency=sub.currency)
+    if discount is not None:
+        lines.append(discount)
+    plan = InvoicePlan(
+        customer_id=sub.customer_id,
+        billing_date=at,
+        group_key=group_key,
+        subscription_id=sub.pk if group_key else None,
+        tax_rate=Decimal(sub.customer.tax_rate_percent),
+        currency=sub.currency,
+        lines=lines,
+        records=[(sub.pk, sub.current_period_start, sub.current_period_end, reason)],
+    )
+    drafts = write_invoice_plans(plans=[plan], run=None, result=BillResult())
+    return drafts[(sub.customer_id, at, group_key)]
+
+
+def bill_initial(*, sub: Subscription) -> Invoice | None:
+    """The first in-advance fees of a new subscription (prorated to the calendar boundary); none in a trial."""
+    if sub.status == SubscriptionStatus.TRIALING:
+        return None
+    period = Period(sub.current_period_start, sub.current_period_end)
+    lines = rating.advance_lines(
+        prices=prices_of(sub.plan_version),
+        plan_name=sub.plan_version.name,
+        seats=sub.quantity,
+        currency=sub.currency,
+        period=period,
+        fraction=full_period_fraction(schedule_of(sub), period),
+        sub_id=sub.pk,
+    )
+    return _bill_once(
+        sub=sub, at=sub.current_period_start, reason="initial", lines=lines, group_key=group_key_for(sub)
+    )
+
+
+def catch_up(*, sub_id: int, at: datetime) -> BillResult:
+    """Bill every boundary of the subscription up to ``at`` (what a billing run at ``at`` would do)."""
+    sub = _lock(sub_id)
+    return bill_subscriptions(subs=[sub], as_of=at)
+
+
+def subscribe(
+    *,
+    customer: Customer,
+    plan_code: str,
+    start: datetime,
+    quantity: Decimal = Decimal(1),
+    coupon_code: str | None = None,
+    trial_days: int | None = None,
+    user: Any = None,
+) -> tuple[Subscription, Invoice | None]:
+    """Create a subscription and invoice its first in-advance fees at once (as Stripe does)."""
+    with transaction.atomic():
+        sub = subs_service.subscription_create(
+            customer=customer,
+            plan_code=plan_code,
+            start=start,
+            quantity=quantity,
+            coupon_code=coupon_code,
+            trial_days=trial_days,
+            user=user,
+        )
+        sub = _lock(sub.pk)
+        invoice = bill_initial(sub=sub)
+        _forget_entitlements(sub.customer_id)
+    return sub, invoice
+
+
+def _invoice_pending_now(
+    *, sub: Subscription, at: datetime, reason: str, extra: list[LineDraft]
+) -> Invoice | None:
+    pending = list(
+        PendingLine.objects.select_for_update()
+        .filter(subscription=sub, invoice_now=True, invoiced_at__isnull=True)
+        .order_by("id")
+    )
+    lines = rating.pending_drafts(pending) + extra
+    invoice = _bill_once(sub=sub, at=at, reason=reason, lines=lines, group_key=f"{reason}:{sub.pk}")
+    if pending and invoice is not None:
+        PendingLine.objects.filter(pk__in=[p.pk for p in pending]).update(invoiced_at=at)
+    return invoice
+
+
+def change(
+    *,
+    subscription_id: int,
+    at: datetime | Literal["period_end"],
+    proration: str,
+    plan_code: str | None = None,
+    quantity: Decimal | None = None,
+    user: Any = None,
+) -> tuple[Subscription, Invoice | None]:
+    """Change plan or seats; ``always_invoice`` puts the prorations on an invoice now."""
+    with transaction.atomic():
+        if at != PERIOD_END:
+            assert isinstance(at, datetime)
+            catch_up(sub_id=subscription_id, at=at)
+        sub, change_row = subs_service.subscription_change(
+            subscription_id=subscription_id,
+            at=at,
+            proration=proration,
+            plan_code=plan_code,
+            quantity=quantity,
+            user=user,
+        )
+        invoice = None
+        if change_row.proration == ProrationBehavior.ALWAYS_INVOICE:
+            sub = _lock(sub.pk)
+            invoice = _invoice_pending_now(
+                sub=sub, at=change_row.effective_at, reason=f"change-{change_row.pk}", extra=[]
+            )
+        _forget_entitlements(sub.customer_id)
+    return sub, invoice
+
+
+def cancel(
+    *, subscription_id: int, at: datetime | Literal["period_end"], user: Any = None
+) -> tuple[Subscription, Invoice | None]:
+    """Cancel at period end, or at ``at`` with a final invoice: usage up to ``at`` and the unused fees credited."""
+    with transaction.atomic():
+        if at == PERIOD_END:
+            sub, _ = subs_service.subscription_cancel(subscription_id=subscription_id, at=at, user=user)
+            return sub, None
+        assert isinstance(at, datetime)
+        catch_up(sub_id=subscription_id, at=at)
+        before = _lock(subscription_id)
+        period = Period(before.current_period_start, before.current_period_end)
+        was_trial = before.status == SubscriptionStatus.TRIALING
+        sub, _ = subs_service.subscription_cancel(subscription_id=subscription_id, at=at, user=user)
+        sub = _lock(sub.pk)
+        extra: list[LineDraft] = []
+        if not was_trial and at > period.start:
+            used = Period(period.start, at)
+            prices = prices_of(sub.plan_version)
+            usage = usage_quantities(
+                queries=rating.usage_queries(customer_id=sub.customer_id, prices=prices, period=used)
+            )
+            extra = rating.arrears_lines(
+                prices=[p for p in prices if p.metric_id is not None],
+                plan_name=sub.plan_version.name,
+                seats=sub.quantity,
+                currency=sub.currency,
+                period=used,
+                sub_id=sub.pk,
+                customer_id=sub.customer_id,
+                usage=usage,
+            )
+            arrears_fees = [
+                p for p in prices if p.metric_id is None and p.billing == BillingTiming.IN_ARREARS
+            ]
+            if arrears_fees:
+                fraction = proration_fraction(period.start, period.end, period.start, at)
+                for price, rated in rating.fee_lines(
+                    prices=arrears_fees,
+                    plan_name=sub.plan_version.name,
+                    seats=sub.quantity,
+                    currency=sub.currency,
+                    period=used,
+                    fraction=fraction,
+                    timing=BillingTiming.IN_ARREARS,
+                ):
+                    extra.append(rating.fee_draft(price, rated, used, sub.pk))
+        invoice = _invoice_pending_now(sub=sub, at=at, reason="cancel", extra=extra)
+        _forget_entitlements(sub.customer_id)
+    return sub, invoice
+
+
+def charge(
+    *,
+    customer: Customer,
+    description: str,
+    unit_amount: Decimal,
+    quantity: Decimal = Decimal(1),
+    invoice_now: bool = False,
+    at: datetime | None = None,
+    user: Any = None,
+) -> tuple[PendingLine, Invoice | None]:
+    """A one-off charge: on the customer's next invoice, or on its own invoice at ``at`` now."""
+    with transaction.atomic():
+        line = one_off_charge_create(
+            customer=customer,
+            description=description,
+            unit_amount=unit_amount,
+            quantity=quantity,
+            invoice_now=invoice_now,
+            at=at,
+            user=user,
+        )
+        if not invoice_now:
+            return line, None
+        assert at is not None
+        plan = InvoicePlan(
+            customer_id=customer.pk,
+            billing_date=at,
+            group_key=f"one-off:{line.pk}",
+            subscription_id=None,
+            tax_rate=Decimal(customer.tax_rate_percent),
+            currency=customer.currency,
+            lines=rating.pending_drafts([line]),
+        )
+        drafts = write_invoice_plans(plans=[plan], run=None, result=BillResult())
+        PendingLine.objects.filter(pk=line.pk).update(invoiced_at=at)
+    return line, drafts[(customer.pk, at, plan.group_key)]

@@ -1,0 +1,236 @@
+"""The invoice as a document: HTML from ``templates/invoicing/invoice_pdf.html``, PDF by WeasyPrint.
+
+A finalized invoice's PDF is rendered once, at finalization, from its snapshots (seller and customer
+as they were then) and stored on the invoice; ``invoice_pdf_bytes`` serves those stored bytes. A draft
+(or a preview) is rendered on the fly from the live customer, with a DRAFT watermark.
+
+Amounts are shown with their currency's symbol and minor unit (babel: ``$1,234.56``, ``€90.00``,
+``¥1,200``); unit prices keep their extra places (``$0.0004``). Dates are in the customer's time zone.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale
+from babel.numbers import format_currency, format_decimal
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
+from invoicing.services.documents import customer_snapshot, seller_snapshot
+
+TEMPLATE = "invoicing/invoice_pdf.html"
+LOCALE = "en_US"
+DATE_FORMAT = "%b %-d, %Y"  # Jan 5, 2026
+
+# fontTools (WeasyPrint's font subsetting) logs every table it subsets at INFO
+logging.getLogger("fontTools").setLevel(logging.WARNING)
+
+# WeasyPrint (Pango, fontconfig) is not documented as thread-safe: one render at a time per process.
+_RENDER_LOCK = threading.Lock()
+
+
+# --- formatting -------------------------------------------------------------------------------------
+
+
+def money(value: Decimal | None, currency: str) -> str:
+    """``$1,234.56`` / ``-€90.00`` / ``¥1,200``: the currency's symbol and minor unit."""
+    if value is None:
+        return ""
+    try:
+        return str(format_currency(Decimal(value), currency, locale=LOCALE))
+    except (ValueError, InvalidOperation):  # an unknown currency code: plain "XYZ 1,234.56"
+        return f"{currency} {Decimal(value):,.2f}"
+
+
+def unit_price(value: Decimal | None, currency: str) -> str:
+    """A unit price keeps its sub-minor-unit digits: ``$0.0004``, ``$18.00``."""
+    if value is None:
+        return ""
+    try:
+        return str(format_currency(Decimal(value), currency, locale=LOCALE, decimal_quantization=False))
+    except (ValueError, InvalidOperation):
+        return f"{currency} {Decimal(value).normalize():,f}"
+
+
+def quantity(value: Decimal | None) -> str:
+    """``1,500`` / ``0.5``: no trailing zeros."""
+    if value is None:
+        return ""
+    return str(format_decimal(Decimal(value), locale=LOCALE, decimal_quantization=False))
+
+
+def country_name(code: str) -> str:
+    if not code:
+        return ""
+    return str(Locale.parse(LOCALE).territories.get(code.upper(), code))
+
+
+def zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local_date(value: datetime | None, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).strftime(DATE_FORMAT) if value else ""
+
+
+def service_period(start: datetime | None, end: datetime | None, tz: ZoneInfo) -> str:
+    """``Jan 31, 2026 – Feb 28, 2026`` (the half-open period's bounds, as Stripe shows them)."""
+    if start and end:
+        return f"{local_date(start, tz)} – {local_date(end, tz)}"
+    return local_date(start or end, tz)
+
+
+def payment_terms(net_terms_days: int) -> str:
+    return f"Net {net_terms_days}" if net_terms_days else "Due on receipt"
+
+
+def address_lines(party: dict[str, Any]) -> list[str]:
+    """A postal address, one line each, without empty lines."""
+    city = " ".join(p for p in (str(party.get("postal_code") or ""), str(party.get("city") or "")) if p)
+    lines = [
+        party.get("address_line1"),
+        party.get("address_line2"),
+        city,
+        party.get("state"),
+        country_name(str(party.get("country") or "")),
+    ]
+    return [str(line) for line in lines if line]
+
+
+def seller_address_lines(address: str) -> list[str]:
+    """``100 Relay Street, San Francisco, CA 94105, USA`` -> street / ``San Francisco, CA 94105`` / country."""
+    parts = [part.strip() for part in address.split(",") if part.strip()]
+    if len(parts) <= 2:
+        return parts
+    return [parts[0], ", ".join(parts[1:-1]), parts[-1]]
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None and value != "" else None
+    except InvalidOperation:
+        return None
+
+
+@dataclass(frozen=True)
+class SliceRow:
+    units: str
+    quantity: str
+    unit_price: str
+    flat_fee: str
+    amount: str
+
+
+def tier_rows(detail: dict[str, Any], currency: str) -> list[SliceRow]:
+    """Rows for a tiered line's ``detail["slices"]`` (from billing.pricing's ``TierSlice``)."""
+    rows = []
+    for raw in detail.get("slices") or []:
+        if not isinstance(raw, dict):
+            continue
+        first, last = _decimal(raw.get("first_unit")), _decimal(raw.get("last_unit"))
+        flat = _decimal(raw.get("flat_amount")) or Decimal(0)
+        if first is not None and last is not None:
+            units = f"{quantity(first)} – {quantity(last)}"
+        elif first is not None:
+            units = f"{quantity(first)}+"
+        else:
+            units = ""
+        rows.append(
+            SliceRow(
+                units=units,
+                quantity=quantity(_decimal(raw.get("quantity"))),
+                unit_price=unit_price(_decimal(raw.get("unit_amount")), currency),
+                flat_fee=money(flat, currency) if flat else "",
+                amount=unit_price(_decimal(raw.get("amount")), currency),
+            )
+        )
+    return rows
+
+
+# --- rendering --------------------------------------------------------------------------------------
+
+
+def invoice_context(*, invoice: Invoice, lines: list[InvoiceLine] | None = None) -> dict[str, Any]:
+    """Everything the template shows, already formatted (the template does no arithmetic)."""
+    is_draft = invoice.status == InvoiceStatus.DRAFT or invoice.pk is None or not invoice.number
+    customer = invoice.customer_snapshot if (invoice.customer_snapshot and not is_draft) else None
+    if customer is None:
+        customer = customer_snapshot(invoice.customer)
+    seller = invoice.seller_snapshot if (invoice.seller_snapshot and not is_draft) else seller_snapshot()
+    tz = zone(customer.get("timezone"))
+    currency = invoice.currency
+    if lines is None:
+        lines = list(invoice.lines.order_by("position", "id")) if invoice.pk else []
+    credits = Decimal(invoice.credits_applied)
+    return {
+        "invoice": invoice,
+        "is_draft": is_draft,
+        "title": "Invoice" if not is_draft else "Draft invoice",
+        "number": invoice.number or "DRAFT",
+        "status": invoice.get_status_display() if hasattr(invoice, "get_status_display") else invoice.status,
+        "currency": currency,
+        "seller": seller,
+        "seller_address": seller_address_lines(str(seller.get("address") or "")),
+        "customer": customer,
+        "customer_address": address_lines(customer),
+        "timezone": str(tz.key),
+        "issued_at": local_date(invoice.issued_at, tz) or "Not issued yet",
+        "due_at": local_date(invoice.due_at, tz) or "On finalization",
+        "terms": payment_terms(invoice.net_terms_days),
+        "period": service_period(invoice.period_start, invoice.period_end, tz),
+        "lines": [
+            {
+                "description": line.description,
+                "kind": line.get_kind_display(),
+                "period": service_period(line.period_start, line.period_end, tz),
+                "quantity": quantity(line.quantity),
+                "unit_price": unit_price(line.unit_amount, currency),
+                "amount": money(line.amount, currency),
+                "tax_rate": quantity(line.tax_rate_percent) if line.tax_rate_percent else "",
+                "tiers": tier_rows(line.detail or {}, currency),
+            }
+            for line in lines
+        ],
+        "subtotal": money(invoice.subtotal, currency),
+        "discount": money(-Decimal(invoice.discount), currency) if invoice.discount else "",
+        "tax": money(invoice.tax, currency),
+        "total": money(invoice.total, currency),
+        # credits_applied is signed: > 0 consumed from the balance, < 0 credited to it (a credit invoice)
+        "credits_applied": money(-credits, currency) if credits > 0 else "",
+        "credited_to_balance": money(-credits, currency) if credits < 0 else "",
+        "amount_paid": money(-Decimal(invoice.amount_paid), currency) if invoice.amount_paid else "",
+        "amount_due": money(invoice.amount_due, currency),
+        "nothing_due": Decimal(invoice.amount_due) <= 0,
+    }
+
+
+def invoice_html(*, invoice: Invoice, lines: list[InvoiceLine] | None = None) -> str:
+    return render_to_string(TEMPLATE, invoice_context(invoice=invoice, lines=lines))
+
+
+def invoice_pdf(*, invoice: Invoice, lines: list[InvoiceLine] | None = None) -> bytes:
+    """Render the invoice as PDF bytes (a draft gets a DRAFT watermark and the live customer)."""
+    from weasyprint import HTML  # heavy import, only when a PDF is made
+
+    html = invoice_html(invoice=invoice, lines=lines)
+    with _RENDER_LOCK:
+        pdf = HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+    return bytes(pdf or b"")
+
+
+def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
+    """The PDF to hand out: the stored one for a finalized invoice, else a fresh render."""
+    if invoice.status != InvoiceStatus.DRAFT and invoice.pdf:
+        return bytes(invoice.pdf)
+    return invoice_pdf(invoice=invoice)

@@ -1,0 +1,290 @@
+"""Rating: a subscription's period becomes invoice lines (through the pure engine in billing.pricing).
+
+Fixed fees in advance for the coming period, usage in arrears for the ended one (one line per usage
+price with the period's quantity), pending prorations and one-off charges, late-usage adjustments, and a
+coupon's discount line over the lines it covers, rounded once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from billing.models import BillingTiming, Coupon, PendingLine, Price, Subscription
+from billing.pricing import (
+    CouponDuration,
+    CouponSpec,
+    Period,
+    TierSlice,
+    coupon_applies,
+    discount_amount,
+    rate_price,
+)
+from billing.services.catalog import price_spec
+from billing.services.subscription_charges import fee_lines
+from billing.services.usage import UsageQuery
+from invoicing.models import LineKind
+from invoicing.services.drafts import LineDraft
+
+
+def slices_detail(slices: Sequence[TierSlice]) -> list[dict[str, str]]:
+    return [
+        {
+            "tier": str(s.tier_index + 1),
+            "first_unit": f"{s.first_unit.normalize():f}",
+            "last_unit": f"{s.last_unit.normalize():f}",
+            "quantity": f"{s.quantity.normalize():f}",
+            "unit_amount": f"{s.unit_amount.normalize():f}",
+            "flat_amount": f"{s.flat_amount.normalize():f}",
+            "amount": f"{s.amount.normalize():f}",
+        }
+        for s in slices
+    ]
+
+
+def usage_prices(prices: Iterable[Price]) -> list[Price]:
+    return [p for p in prices if p.metric_id is not None]
+
+
+def usage_queries(*, customer_id: int, prices: Iterable[Price], period: Period) -> list[UsageQuery]:
+    return [
+        UsageQuery(customer_id=customer_id, metric_id=p.metric_id, start=period.start, end=period.end)  # type: ignore[arg-type]
+        for p in usage_prices(prices)
+    ]
+
+
+def usage_line(
+    *, price: Price, quantity: Decimal, currency: str, period: Period, sub_id: int, plan_name: str
+) -> LineDraft:
+    """One usage price rated on the period's quantity: one line, tiers as detail, rounded once."""
+    assert price.metric is not None
+    label = price.description or f"{plan_name} — {price.metric.name}"
+    rated = rate_price(
+        spec=price_spec(price),
+        quantity=quantity,
+        currency=currency,
+        description=label,
+        kind=LineKind.USAGE,
+        period=period,
+    )
+    return LineDraft(
+        kind=LineKind.USAGE,
+        description=rated.description,
+        amount=rated.amount,
+        quantity=rated.quantity,
+        unit_amount=rated.unit_amount,
+        period_start=period.start,
+        period_end=period.end,
+        subscription_id=sub_id,
+        price_id=price.pk,
+        detail={
+            "quantity": f"{rated.quantity.normalize():f}",
+            "metric": price.metric.code,
+            "slices": slices_detail(rated.slices),
+        },
+    )
+
+
+def arrears_lines(
+    *,
+    prices: list[Price],
+    plan_name: str,
+    seats: Decimal,
+    currency: str,
+    period: Period,
+    sub_id: int,
+    customer_id: int,
+    usage: dict[UsageQuery, Decimal],
+) -> list[LineDraft]:
+    """What the ended ``period`` owes in arrears: usage prices and fixed in-arrears fees."""
+    lines = [
+        usage_line(
+            price=p,
+            quantity=usage.get(
+                UsageQuery(
+                    customer_id=customer_id, metric_id=p.metric_id or 0, start=period.start, end=period.end
+                ),
+                Decimal(0),
+            ),
+            currency=currency,
+            period=period,
+            sub_id=sub_id,
+            plan_name=plan_name,
+        )
+        for p in usage_prices(prices)
+    ]
+    for price, rated in fee_lines(
+        prices=prices,
+        plan_name=plan_name,
+        seats=seats,
+        currency=currency,
+        period=period,
+        timing=BillingTiming.IN_ARREARS,
+    ):
+        lines.append(fee_draft(price, rated, period, sub_id))
+    return lines
+
+
+def fee_draft(price: Price, rated: Any, period: Period, sub_id: int) -> LineDraft:
+    return LineDraft(
+        kind=LineKind.SUBSCRIPTION,
+        description=rated.description,
+        amount=rated.amount,
+        quantity=rated.quantity,
+        unit_amount=rated.unit_amount,
+        period_start=period.start,
+        period_end=period.end,
+        subscription_id=sub_id,
+        price_id=price.pk,
+        detail={"slices": slices_detail(rated.slices)} if rated.slices else {},
+    )
+
+
+def advance_lines(
+    *,
+    prices: list[Price],
+    plan_name: str,
+    seats: Decimal,
+    currency: str,
+    period: Period,
+    fraction: Fraction,
+    sub_id: int,
+) -> list[LineDraft]:
+    """In-advance fixed fees for ``period`` (a partial calendar period is prorated by ``fraction``)."""
+    return [
+        fee_draft(price, rated, period, sub_id)
+        for price, rated in fee_lines(
+            prices=prices,
+            plan_name=plan_name,
+            seats=seats,
+            currency=currency,
+            period=period,
+            fraction=fraction,
+        )
+    ]
+
+
+def pending_drafts(pending: Iterable[PendingLine]) -> list[LineDraft]:
+    return [
+        LineDraft(
+            kind=LineKind.PRORATION if p.kind == "proration" else LineKind.ONE_OFF,
+            description=p.description,
+            amount=p.amount,
+            quantity=p.quantity,
+            unit_amount=p.unit_amount,
+            period_start=p.period_start,
+            period_end=p.period_end,
+            subscription_id=p.subscription_id,
+            pending_line_id=p.pk,
+        )
+        for p in pending
+    ]
+
+
+def coupon_spec(coupon: Coupon) -> CouponSpec:
+    return CouponSpec(
+        percent_off=coupon.percent_off,
+        amount_off=coupon.amount_off,
+        duration=CouponDuration(coupon.duration),
+        duration_in_months=coupon.duration_in_months,
+    )
+
+
+DISCOUNTABLE = (LineKind.SUBSCRIPTION, LineKind.USAGE, LineKind.PRORATION)
+
+
+def discount_line(
+    *, sub: Subscription, coupon: Coupon | None, lines: list[LineDraft], currency: str
+) -> LineDraft | None:
+    """One discount line over the subscription's lines the coupon covers, rounded once.
+
+    A percent coupon also reduces credits (a credit for unused time at list price would otherwise give
+    back more than was paid); a fixed-amount coupon only reduces charges.
+    """
+    if coupon is None:
+        return None
+    spec = coupon_spec(coupon)
+    redeemed = sub.coupon_redeemed_at or sub.started_at
+    covered = [
+        line
+        for line in lines
+        if line.subscription_id == sub.pk
+        and line.kind in DISCOUNTABLE
+        and line.period_start is not None
+        and coupon_applies(
+            coupon=spec,
+            redeemed_at=redeemed,
+            period_start=line.period_start,
+            first_period_start=sub.started_at,
+        )
+    ]
+    charges = sum((line.amount for line in covered if line.amount > 0), Decimal(0))
+    credits = sum((-line.amount for line in covered if line.amount < 0), Decimal(0))
+    amount = discount_amount(coupon=spec, eligible=charges, currency=currency)
+    if credits and spec.percent_off is not None:
+        amount -= discount_amount(coupon=spec, eligible=credits, currency=currency)
+    if not amount:
+        return None
+    off = (
+        f"{spec.percent_off.normalize():f}% off"
+        if spec.percent_off is not None
+        else f"{coupon.amount_off} off"
+    )
+    return LineDraft(
+        kind=LineKind.DISCOUNT,
+        description=f"Coupon {coupon.code} ({off})",
+        amount=amount,
+        quantity=Decimal(1),
+        unit_amount=None,
+        period_start=min(line.period_start for line in covered if line.period_start),
+        period_end=max(line.period_end for line in covered if line.period_end),
+        subscription_id=sub.pk,
+        detail={"coupon": coupon.code, "eligible": str(charges - credits)},
+    )
+
+
+def adjustment_line(
+    *,
+    price: Price,
+    billed_quantity: Decimal,
+    billed_amount: Decimal,
+    quantity_now: Decimal,
+    currency: str,
+    period_start: datetime,
+    period_end: datetime,
+    sub_id: int,
+    plan_name: str,
+) -> LineDraft | None:
+    """Late usage for a period already invoiced: the difference between its rating now and what was billed."""
+    if quantity_now == billed_quantity:
+        return None
+    period = Period(period_start, period_end)
+    now = usage_line(
+        price=price,
+        quantity=quantity_now,
+        currency=currency,
+        period=period,
+        sub_id=sub_id,
+        plan_name=plan_name,
+    )
+    delta = now.amount - billed_amount
+    return LineDraft(
+        kind=LineKind.ADJUSTMENT,
+        description=f"Late usage: {now.description}",
+        amount=delta,
+        quantity=quantity_now - billed_quantity,
+        unit_amount=None,
+        period_start=period_start,
+        period_end=period_end,
+        subscription_id=sub_id,
+        price_id=price.pk,
+        detail={
+            "quantity_delta": f"{(quantity_now - billed_quantity).normalize():f}",
+            "billed_quantity": f"{billed_quantity.normalize():f}",
+            "quantity": f"{quantity_now.normalize():f}",
+            "metric": price.metric.code if price.metric else "",
+        },
+    )

@@ -1,0 +1,51 @@
+"""Celery tasks: thin wrappers around the services. Ids in; every task may run twice safely."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from celery import shared_task
+from django.utils import timezone
+
+from invoicing.services import billing_runs
+
+
+@shared_task(acks_late=True)
+def run_billing(run_id: int) -> dict[str, Any]:
+    """Split a billing run into chunk tasks; the last chunk to finish closes the run."""
+    chunks = billing_runs.billing_run_start(run_id=run_id)
+    if chunks is None:
+        return {"run": run_id, "chunks": "already started"}
+    if not chunks:
+        run = billing_runs.billing_run_finish(run_id=run_id)
+        return {"run": run.pk, "chunks": 0}
+    for index, ids in enumerate(chunks):
+        bill_chunk.delay(run_id, index, ids)
+    return {"run": run_id, "chunks": len(chunks)}
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def bill_chunk(run_id: int, chunk_index: int, subscription_ids: list[int]) -> dict[str, int]:
+    """Bill one chunk (one transaction, SKIP LOCKED); close the run after its last chunk."""
+    counts = billing_runs.billing_run_chunk(run_id=run_id, subscription_ids=subscription_ids)
+    if billing_runs.billing_run_chunk_done(run_id=run_id, chunk_index=chunk_index):
+        billing_runs.billing_run_finish(run_id=run_id)
+    return counts
+
+
+@shared_task
+def scheduled_billing_run(as_of: str | None = None) -> int:
+    """Celery beat's entry point: a run as of now (the scheduler's clock is the business time here)."""
+    when = datetime.fromisoformat(as_of) if as_of else timezone.now()
+    run = billing_runs.billing_run_create(as_of=when)
+    run_billing.delay(run.pk)
+    return run.pk
+
+
+@shared_task
+def scheduled_dunning(as_of: str | None = None) -> int:
+    """Celery beat: take the dunning steps that are due."""
+    from invoicing.services.dunning import dunning_run
+
+    return dunning_run(as_of=datetime.fromisoformat(as_of) if as_of else timezone.now())

@@ -1,0 +1,1 @@
+"""Invoicing tests: invoice documents (finalization, numbering, credit notes, PDF, API, admin)."""

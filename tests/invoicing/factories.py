@@ -1,0 +1,115 @@
+"""Helpers that build invoices the way billing does: a customer, a draft, lines, recalculated totals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from accounts.models import Customer
+from accounts.services.customers import customer_create
+from invoicing.models import Invoice, LineKind
+from invoicing.services.drafts import LineDraft, draft_invoice_for, invoice_add_lines, invoice_recalculate
+
+JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
+FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
+MAR_1 = datetime(2026, 3, 1, tzinfo=UTC)
+
+_counter = {"n": 0}
+
+
+def make_customer(external_id: str | None = None, **fields: Any) -> Customer:
+    if external_id is None:
+        _counter["n"] += 1
+        external_id = f"cus_doc_{_counter['n']}"
+    values: dict[str, Any] = {
+        "name": "Acme GmbH",
+        "currency": "USD",
+        "email": "billing@acme.test",
+        "address_line1": "Hauptstraße 5",
+        "city": "Berlin",
+        "postal_code": "10115",
+        "country": "DE",
+        "tax_id": "DE123456789",
+        "net_terms_days": 30,
+        "timezone": "Europe/Berlin",
+    }
+    values.update(fields)
+    return customer_create(external_id=external_id, **values)
+
+
+def subscription_line(amount: str = "100.00", description: str = "Pro plan") -> LineDraft:
+    return LineDraft(
+        kind=LineKind.SUBSCRIPTION,
+        description=description,
+        amount=Decimal(amount),
+        quantity=Decimal(1),
+        unit_amount=Decimal(amount),
+        period_start=FEB_1,
+        period_end=MAR_1,
+    )
+
+
+def usage_line(amount: str = "107.00", quantity: str = "1500") -> LineDraft:
+    return LineDraft(
+        kind=LineKind.USAGE,
+        description="API calls",
+        amount=Decimal(amount),
+        quantity=Decimal(quantity),
+        period_start=JAN_1,
+        period_end=FEB_1,
+        detail={
+            "slices": [
+                {
+                    "first_unit": "1",
+                    "last_unit": "100",
+                    "quantity": "100",
+                    "unit_amount": "0.10",
+                    "flat_amount": "0",
+                    "amount": "10.00",
+                },
+                {
+                    "first_unit": "101",
+                    "last_unit": "1000",
+                    "quantity": "900",
+                    "unit_amount": "0.08",
+                    "flat_amount": "0",
+                    "amount": "72.00",
+                },
+                {
+                    "first_unit": "1001",
+                    "last_unit": "1500",
+                    "quantity": "500",
+                    "unit_amount": "0.05",
+                    "flat_amount": "0",
+                    "amount": "25.00",
+                },
+            ]
+        },
+    )
+
+
+def stored_pdf(invoice: Invoice) -> bytes:
+    """The PDF bytes stored on the invoice (finalized invoices only)."""
+    pdf = Invoice.objects.filter(pk=invoice.pk).values_list("pdf", flat=True).get()
+    assert pdf is not None, f"invoice {invoice.pk} has no stored PDF"
+    return bytes(pdf)
+
+
+def make_draft(
+    customer: Customer | None = None,
+    *,
+    lines: list[LineDraft] | None = None,
+    billing_date: datetime = FEB_1,
+    group_key: str = "",
+    tax_rate: Decimal | None = None,
+) -> Invoice:
+    """A recalculated draft with ``lines`` (default: one 100.00 subscription line)."""
+    customer = customer or make_customer()
+    invoice = draft_invoice_for(customer=customer, billing_date=billing_date, group_key=group_key)
+    # a just-created draft still holds the int defaults (0) that invoice_recalculate refuses
+    invoice.refresh_from_db()
+    invoice_add_lines(
+        invoice=invoice, lines=lines if lines is not None else [subscription_line()], tax_rate=tax_rate
+    )
+    return invoice_recalculate(invoice=invoice)
