@@ -78,11 +78,14 @@ def eager_celery(request: pytest.FixtureRequest, settings: Any) -> Any:
     """
     from config.celery import app
 
+    # read the app's own value first: its conf loads lazily from Django settings, which we change next
+    old = app.conf.task_always_eager
     if request.node.get_closest_marker("integration"):
+        app.conf.task_always_eager = False
         yield
+        app.conf.task_always_eager = old
         return
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    old = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = old

@@ -143,3 +143,12 @@ def from_minor_units(value: int, currency: str) -> Decimal:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"value: expected int, got {type(value).__name__}")
     return Decimal(value).scaleb(-minor_unit_exponent(currency), context=MONEY_CONTEXT)
+
+
+def plain_amount(value: Decimal, currency: str) -> str:
+    """A decimal string for people and the API: at least the currency's minor-unit places, no trailing
+    zeros beyond them. ``0.1`` USD -> ``"0.10"``, ``0.0004`` -> ``"0.0004"``, ``5`` JPY -> ``"5"``."""
+    places = minor_unit_exponent(currency)
+    exponent = value.normalize().as_tuple().exponent
+    shown = max(places, -exponent if isinstance(exponent, int) else 0)
+    return f"{value:.{shown}f}"

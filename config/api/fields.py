@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.pricing.money import minor_unit_exponent
+from billing.pricing.money import plain_amount
 
 
 def format_amount(value: Decimal | None, currency: str | None) -> str | None:
@@ -19,10 +19,7 @@ def format_amount(value: Decimal | None, currency: str | None) -> str | None:
     """
     if value is None:
         return None
-    places = minor_unit_exponent(currency) if currency else 2
-    exponent = value.normalize().as_tuple().exponent
-    shown = max(places, -exponent if isinstance(exponent, int) else 0)
-    return f"{value:.{shown}f}"
+    return plain_amount(value, currency or "USD")
 
 
 @extend_schema_field(OpenApiTypes.STR)

@@ -61,6 +61,7 @@ def _bill_once(
         subscription_id=sub.pk if group_key else None,
         tax_rate=Decimal(sub.customer.tax_rate_percent),
         currency=sub.currency,
+        net_terms_days=sub.customer.net_terms_days,
         lines=lines,
         records=[(sub.pk, sub.current_period_start, sub.current_period_end, reason)],
     )
@@ -250,6 +251,7 @@ def charge(
             subscription_id=None,
             tax_rate=Decimal(customer.tax_rate_percent),
             currency=customer.currency,
+            net_terms_days=customer.net_terms_days,
             lines=rating.pending_drafts([line]),
         )
         drafts = write_invoice_plans(plans=[plan], run=None, result=BillResult())

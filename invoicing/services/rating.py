@@ -21,6 +21,7 @@ from billing.pricing import (
     TierSlice,
     coupon_applies,
     discount_amount,
+    plain_amount,
     rate_price,
 )
 from billing.services.catalog import price_spec
@@ -231,7 +232,7 @@ def discount_line(
     off = (
         f"{spec.percent_off.normalize():f}% off"
         if spec.percent_off is not None
-        else f"{coupon.amount_off} off"
+        else f"{plain_amount(coupon.amount_off or Decimal(0), currency)} {currency} off"
     )
     return LineDraft(
         kind=LineKind.DISCOUNT,

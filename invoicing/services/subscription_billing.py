@@ -68,6 +68,7 @@ class InvoicePlan:
     subscription_id: int | None
     tax_rate: Decimal
     currency: str
+    net_terms_days: int = 0
     lines: list[LineDraft] = field(default_factory=list)
     records: list[tuple[int, datetime, datetime, str]] = field(default_factory=list)  # BilledPeriod rows
 
@@ -337,6 +338,7 @@ def _rate_subscription(
                 subscription_id=sub.pk if group else None,
                 tax_rate=Decimal(customer.tax_rate_percent),
                 currency=sub.currency,
+                net_terms_days=customer.net_terms_days,
             ),
         )
         plan.lines += lines
@@ -412,6 +414,7 @@ def write_invoice_plans(
                     currency=p.currency,
                     billing_date=p.billing_date,
                     group_key=p.group_key,
+                    net_terms_days=p.net_terms_days,
                 )
                 for p in missing
             ],

@@ -48,6 +48,17 @@ def queue() -> Iterator[str]:
     yield f"ratecard-test-{uuid.uuid4().hex[:8]}"
 
 
+STARTED: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_workers() -> Iterator[None]:
+    """Every worker a test starts is gone when it ends, pass or fail (a leftover would take tasks later)."""
+    yield
+    while STARTED:
+        stop(STARTED.pop(), signal.SIGKILL)
+
+
 def start_worker(queue: str, *, chunk_size: int = 25) -> subprocess.Popen[bytes]:
     db = connection.settings_dict
     env = {
@@ -62,7 +73,7 @@ def start_worker(queue: str, *, chunk_size: int = 25) -> subprocess.Popen[bytes]
         "RATECARD_AUTO_FINALIZE": "false",
         "LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen(
+    worker = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -84,8 +95,10 @@ def start_worker(queue: str, *, chunk_size: int = 25) -> subprocess.Popen[bytes]
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
-        stderr=open(f"/tmp/{queue}.log", "ab"),
+        stderr=subprocess.DEVNULL,
     )
+    STARTED.append(worker)
+    return worker
 
 
 def stop(worker: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
