@@ -221,40 +221,26 @@ def _proration_lines(
         )
 
     since = fmt_date(at, zone)
-    for price, line in fee_lines(
-        prices=prices_of(old_version),
-        plan_name=old_version.name,
-        seats=old_quantity,
-        currency=sub.currency,
-        period=remaining,
-        fraction=fraction,
-    ):
-        if line.amount:
-            pending(
-                price,
-                -line.amount,
-                line.quantity,
-                line.unit_amount,
-                f"Unused time on {line.description} after {since}",
-            )
-    if credit_only:
-        return lines
-    for price, line in fee_lines(
-        prices=prices_of(new_version),
-        plan_name=new_version.name,
-        seats=new_quantity,
-        currency=sub.currency,
-        period=remaining,
-        fraction=fraction,
-    ):
-        if line.amount:
-            pending(
-                price,
-                line.amount,
-                line.quantity,
-                line.unit_amount,
-                f"Remaining time on {line.description} after {since}",
-            )
+    sides = [(old_version, old_quantity, -1, "Unused time on")]
+    if not credit_only:
+        sides.append((new_version, new_quantity, 1, "Remaining time on"))
+    for version, seats, sign, label in sides:
+        for price, line in fee_lines(
+            prices=prices_of(version),
+            plan_name=version.name,
+            seats=seats,
+            currency=sub.currency,
+            period=remaining,
+            fraction=fraction,
+        ):
+            if line.amount:
+                pending(
+                    price,
+                    sign * line.amount,
+                    line.quantity,
+                    line.unit_amount,
+                    f"{label} {line.description} after {since}",
+                )
     return lines
 
 

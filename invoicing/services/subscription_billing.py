@@ -28,7 +28,7 @@ from config.bulk import bulk_update_rows
 from invoicing.models import BilledPeriod, BillingRun, Invoice, InvoiceLine, InvoiceStatus, LineKind
 from invoicing.services import rating
 from invoicing.services.boundaries import Boundary, plan_boundaries
-from invoicing.services.drafts import LineDraft
+from invoicing.services.drafts import LineDraft, line_from_draft
 
 log = structlog.get_logger(__name__)
 
@@ -449,31 +449,11 @@ def write_invoice_plans(
         invoice = drafts[(p.customer_id, p.billing_date, p.group_key)]
         start = counts.get(invoice.pk, 0)
         for offset, draft in enumerate(p.lines):
-            rows.append(line_row(invoice=invoice, draft=draft, position=start + offset, tax_rate=p.tax_rate))
+            rows.append(line_from_draft(invoice=invoice, draft=draft, position=start + offset, tax_rate=p.tax_rate))
     InvoiceLine.objects.bulk_create(rows, batch_size=1000)
     recalculate_drafts(invoice_ids)
     result.invoice_ids |= set(invoice_ids)
     return drafts
-
-
-def line_row(*, invoice: Invoice, draft: LineDraft, position: int, tax_rate: Decimal) -> InvoiceLine:
-    return InvoiceLine(
-        invoice=invoice,
-        position=position,
-        kind=draft.kind,
-        description=draft.description[:500],
-        subscription_id=draft.subscription_id,
-        price_id=draft.price_id,
-        pending_line_id=draft.pending_line_id,
-        quantity=draft.quantity,
-        unit_amount=draft.unit_amount,
-        amount=draft.amount,
-        tax=line_tax(amount=draft.amount, rate_percent=tax_rate, currency=invoice.currency),
-        tax_rate_percent=tax_rate,
-        period_start=draft.period_start,
-        period_end=draft.period_end,
-        detail=draft.detail,
-    )
 
 
 def recalculate_drafts(invoice_ids: list[int]) -> None:

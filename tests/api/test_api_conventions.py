@@ -156,3 +156,15 @@ def test_openapi_schema_validates_without_warnings() -> None:
     out = StringIO()
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
     assert "/api/v1/events" in out.getvalue()
+
+
+def test_a_revoked_token_is_refused_at_once(finance_user: Any) -> None:
+    from accounts.models import ApiToken
+    from accounts.services.tokens import api_token_create, api_token_revoke
+
+    token, raw = api_token_create(user=finance_user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/plans").status_code == 200
+    api_token_revoke(token=ApiToken.objects.get(pk=token.pk))
+    assert client.get("/api/v1/plans").status_code == 401
