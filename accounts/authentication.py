@@ -43,9 +43,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         if cached is not None and cached[1] > time.monotonic():
             return cached[0].user, cached[0]
         token = (
-            ApiToken.objects.select_related("user")
-            .filter(key_hash=key_hash, revoked_at__isnull=True)
-            .first()
+            ApiToken.objects.select_related("user").filter(key_hash=key_hash, revoked_at__isnull=True).first()
         )
         if token is None or not token.user.is_active:
             _tokens.pop(key_hash, None)

@@ -449,7 +449,9 @@ def write_invoice_plans(
         invoice = drafts[(p.customer_id, p.billing_date, p.group_key)]
         start = counts.get(invoice.pk, 0)
         for offset, draft in enumerate(p.lines):
-            rows.append(line_from_draft(invoice=invoice, draft=draft, position=start + offset, tax_rate=p.tax_rate))
+            rows.append(
+                line_from_draft(invoice=invoice, draft=draft, position=start + offset, tax_rate=p.tax_rate)
+            )
     InvoiceLine.objects.bulk_create(rows, batch_size=1000)
     recalculate_drafts(invoice_ids)
     result.invoice_ids |= set(invoice_ids)
