@@ -348,3 +348,14 @@ def test_catalog_plans_prices_and_features(db: Any) -> None:
     }
     launch = Coupon.objects.get(code="launch20")
     assert (launch.percent_off, launch.duration, launch.duration_in_months) == (Decimal(20), "repeating", 3)
+
+
+def test_demo_limits_are_measured_by_their_metrics(db: Any) -> None:
+    from billing.demo.catalog import seed_metrics, seed_plans, seed_product
+    from billing.models import Feature
+
+    seed_product()
+    seed_metrics()
+    seed_plans()
+    measured = dict(Feature.objects.filter(metric__isnull=False).values_list("key", "metric__code"))
+    assert measured == {"max_users": "active_users", "max_devices": "devices"}

@@ -30,6 +30,7 @@ from billing.services.catalog import (
     PriceDraft,
     TierDraft,
     coupon_create,
+    feature_measure,
     metric_create,
     plan_create,
 )
@@ -227,6 +228,10 @@ def seed_metrics() -> int:
     return created
 
 
+# which metric measures each limit, so entitlements show usage beside the limit
+MEASURED_LIMITS = {"max_users": "active_users", "max_devices": "devices"}
+
+
 def seed_plans() -> int:
     existing = set(Plan.objects.values_list("code", flat=True))
     created = 0
@@ -234,6 +239,8 @@ def seed_plans() -> int:
         if draft.code not in existing:
             plan_create(draft=draft)
             created += 1
+    for key, metric_code in MEASURED_LIMITS.items():
+        feature_measure(key=key, metric_code=metric_code)
     return created
 
 

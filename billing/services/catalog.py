@@ -343,3 +343,29 @@ def coupon_create(
         duration=duration,
         duration_in_months=duration_in_months,
     )
+
+
+def feature_measure(*, key: str, metric_code: str | None) -> Feature:
+    """Say which metric measures usage against a limit feature (``None``: not measured).
+
+    The entitlements endpoint then reports current usage beside the limit (e.g. devices 87 of 100).
+    """
+    with transaction.atomic():
+        feature = Feature.objects.select_for_update().filter(key=key).first()
+        if feature is None:
+            raise ValidationFailed(f"No feature with key {key!r}.", field="feature", code=ErrorCode.NOT_FOUND)
+        metric = None
+        if metric_code is not None:
+            metric = BillableMetric.objects.filter(code=metric_code).first()
+            if metric is None:
+                raise ValidationFailed(
+                    f"No metric with code {metric_code!r}.", field="metric", code=ErrorCode.NOT_FOUND
+                )
+            if feature.kind != FeatureKind.LIMIT:
+                raise ValidationFailed(
+                    f"Feature {key!r} is a flag; only a limit is measured.", field="feature"
+                )
+        if feature.metric_id != (metric.pk if metric else None):
+            feature.metric = metric
+            feature.save(update_fields=["metric"])
+    return feature
