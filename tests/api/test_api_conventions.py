@@ -168,3 +168,13 @@ def test_a_revoked_token_is_refused_at_once(finance_user: Any) -> None:
     assert client.get("/api/v1/plans").status_code == 200
     api_token_revoke(token=ApiToken.objects.get(pk=token.pk))
     assert client.get("/api/v1/plans").status_code == 401
+
+
+def test_metrics_are_prometheus_text(client: Any, api: APIClient) -> None:
+    api.post("/api/v1/customers", CUSTOMER, format="json")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    text = response.content.decode()
+    assert "ratecard_billing_run_failures 0" in text
+    assert "# TYPE ratecard_invoices gauge" in text

@@ -1,0 +1,67 @@
+"""``GET /metrics``: Prometheus text with the billing pipeline's vital signs (API.md operations).
+
+Gauges read from the database at scrape time: subscriptions and invoices by status, open amounts due,
+the last billing run's outcome and duration, and billing-run failures. Alert on
+``ratecard_billing_run_failures`` > 0 or a stale ``ratecard_billing_run_last_finished_timestamp``.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count, Sum
+from django.http import HttpRequest, HttpResponse
+
+from billing.models import Subscription
+from invoicing.models import BillingRun, Invoice, InvoiceStatus
+
+
+def _line(name: str, value: object, **labels: str) -> str:
+    shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{shown}}} {value}" if shown else f"{name} {value}"
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    out = [
+        "# HELP ratecard_subscriptions Subscriptions by status.",
+        "# TYPE ratecard_subscriptions gauge",
+    ]
+    for row in Subscription.objects.values("status").annotate(n=Count("id")).order_by("status"):
+        out.append(_line("ratecard_subscriptions", row["n"], status=row["status"]))
+    out += ["# HELP ratecard_invoices Invoices by status.", "# TYPE ratecard_invoices gauge"]
+    for row in Invoice.objects.values("status").annotate(n=Count("id")).order_by("status"):
+        out.append(_line("ratecard_invoices", row["n"], status=row["status"]))
+    out += [
+        "# HELP ratecard_amount_due Amount due on open invoices, per currency.",
+        "# TYPE ratecard_amount_due gauge",
+    ]
+    for row in (
+        Invoice.objects.filter(status=InvoiceStatus.OPEN)
+        .values("currency")
+        .annotate(s=Sum("amount_due"))
+        .order_by("currency")
+    ):
+        out.append(_line("ratecard_amount_due", row["s"] or 0, currency=row["currency"]))
+    last = BillingRun.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
+    out += [
+        "# HELP ratecard_billing_run_failures Subscriptions that failed in the last finished billing run.",
+        "# TYPE ratecard_billing_run_failures gauge",
+        _line("ratecard_billing_run_failures", last.failures_count if last else 0),
+        "# HELP ratecard_billing_run_last_duration_seconds Duration of the last finished billing run.",
+        "# TYPE ratecard_billing_run_last_duration_seconds gauge",
+        _line(
+            "ratecard_billing_run_last_duration_seconds",
+            last.duration_seconds if last and last.duration_seconds else 0,
+        ),
+        "# HELP ratecard_billing_run_last_finished_timestamp When the last billing run finished (Unix time).",
+        "# TYPE ratecard_billing_run_last_finished_timestamp gauge",
+        _line(
+            "ratecard_billing_run_last_finished_timestamp",
+            int(last.finished_at.timestamp()) if last and last.finished_at else 0,
+        ),
+        "# HELP ratecard_billing_runs_running Billing runs started and not finished.",
+        "# TYPE ratecard_billing_runs_running gauge",
+        _line(
+            "ratecard_billing_runs_running",
+            BillingRun.objects.filter(status=BillingRun.Status.RUNNING).count(),
+        ),
+    ]
+    return HttpResponse("\n".join(out) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")
