@@ -27,8 +27,10 @@ def metrics(request: HttpRequest) -> HttpResponse:
     for row in Subscription.objects.values("status").annotate(n=Count("id")).order_by("status"):
         out.append(_line("ratecard_subscriptions", row["n"], status=row["status"]))
     out += ["# HELP ratecard_invoices Invoices by status.", "# TYPE ratecard_invoices gauge"]
-    for row in Invoice.objects.values("status").annotate(n=Count("id")).order_by("status"):
-        out.append(_line("ratecard_invoices", row["n"], status=row["status"]))
+    for status, count in (
+        Invoice.objects.values("status").annotate(n=Count("id")).order_by("status").values_list("status", "n")
+    ):
+        out.append(_line("ratecard_invoices", count, status=status))
     out += [
         "# HELP ratecard_amount_due Amount due on open invoices, per currency.",
         "# TYPE ratecard_amount_due gauge",
