@@ -24,8 +24,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "# HELP ratecard_subscriptions Subscriptions by status.",
         "# TYPE ratecard_subscriptions gauge",
     ]
-    for row in Subscription.objects.values("status").annotate(n=Count("id")).order_by("status"):
-        out.append(_line("ratecard_subscriptions", row["n"], status=row["status"]))
+    by_status = Subscription.objects.values("status").annotate(n=Count("id")).order_by("status")
+    for status, count in by_status.values_list("status", "n"):
+        out.append(_line("ratecard_subscriptions", count, status=status))
     out += ["# HELP ratecard_invoices Invoices by status.", "# TYPE ratecard_invoices gauge"]
     for status, count in (
         Invoice.objects.values("status").annotate(n=Count("id")).order_by("status").values_list("status", "n")
@@ -35,13 +36,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
         "# HELP ratecard_amount_due Amount due on open invoices, per currency.",
         "# TYPE ratecard_amount_due gauge",
     ]
-    for row in (
-        Invoice.objects.filter(status=InvoiceStatus.OPEN)
-        .values("currency")
-        .annotate(s=Sum("amount_due"))
-        .order_by("currency")
-    ):
-        out.append(_line("ratecard_amount_due", row["s"] or 0, currency=row["currency"]))
+    due = Invoice.objects.filter(status=InvoiceStatus.OPEN).values("currency").annotate(s=Sum("amount_due"))
+    for currency, amount in due.order_by("currency").values_list("currency", "s"):
+        out.append(_line("ratecard_amount_due", amount or 0, currency=currency))
     last = BillingRun.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
     out += [
         "# HELP ratecard_billing_run_failures Subscriptions that failed in the last finished billing run.",
