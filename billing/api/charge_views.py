@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api.views import customer_or_404
-from billing.api.subscription_views import WhenField
+from billing.api.subscription_views import MAX_QUANTITY, WhenField
 from config.api.fields import AmountField, format_amount
 from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
@@ -18,9 +18,14 @@ from invoicing.services import lifecycle
 
 class ChargeInSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=500)
-    unit_amount = AmountField(min_value=Decimal(0))
+    unit_amount = AmountField(min_value=Decimal(0), max_value=Decimal("1000000000"))
     quantity = serializers.DecimalField(
-        max_digits=20, decimal_places=6, min_value=Decimal("0.000001"), required=False, default=Decimal(1)
+        max_digits=20,
+        decimal_places=6,
+        min_value=Decimal("0.000001"),
+        max_value=MAX_QUANTITY,
+        required=False,
+        default=Decimal(1),
     )
     invoice_now = serializers.BooleanField(required=False, default=False)
     at = WhenField(allow_period_end=False, required=False, default=None)

@@ -5,7 +5,7 @@ Thin: shapes are checked here; invoicing.services.lifecycle does the work in one
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,11 @@ from config.api.views import reject_unknown_fields, validated
 from config.errors import NotFound, ValidationFailed
 from invoicing.models import Invoice
 from invoicing.services import lifecycle
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2999, 12, 31, tzinfo=UTC)
+# seats and quantities: far more than any customer, small enough that every amount fits its column
+MAX_QUANTITY = Decimal(1_000_000_000)
 
 
 @extend_schema_field(
@@ -44,6 +49,13 @@ class WhenField(serializers.Field):
             raise serializers.ValidationError('Must be an ISO 8601 time with an offset or "period_end".')
         if parsed.tzinfo is None:
             raise serializers.ValidationError("Must carry a UTC offset, e.g. 2026-01-31T00:00:00Z.")
+        try:
+            in_utc = parsed.astimezone(UTC)
+        except OverflowError:
+            in_utc = EARLIEST - timedelta(days=1)
+        if not EARLIEST <= in_utc <= LATEST:
+            # periods, trials and intervals are added to it: keep far from datetime's limits
+            raise serializers.ValidationError("Must be between 1970 and 2999.")
         return parsed
 
     def to_representation(self, value: Any) -> Any:
@@ -54,7 +66,12 @@ class SubscriptionCreateSerializer(serializers.Serializer):
     customer = serializers.CharField(max_length=255)
     plan = serializers.SlugField(max_length=100)
     quantity = serializers.DecimalField(
-        max_digits=20, decimal_places=6, min_value=Decimal(0), required=False, default=Decimal(1)
+        max_digits=20,
+        decimal_places=6,
+        min_value=Decimal(0),
+        max_value=MAX_QUANTITY,
+        required=False,
+        default=Decimal(1),
     )
     start = WhenField(allow_period_end=False)
     coupon = serializers.SlugField(max_length=100, required=False, allow_null=True, default=None)
@@ -66,7 +83,13 @@ class SubscriptionCreateSerializer(serializers.Serializer):
 class SubscriptionChangeSerializer(serializers.Serializer):
     plan = serializers.SlugField(max_length=100, required=False, allow_null=True, default=None)
     quantity = serializers.DecimalField(
-        max_digits=20, decimal_places=6, min_value=Decimal(0), required=False, allow_null=True, default=None
+        max_digits=20,
+        decimal_places=6,
+        min_value=Decimal(0),
+        max_value=MAX_QUANTITY,
+        required=False,
+        allow_null=True,
+        default=None,
     )
     at = WhenField(required=False, default="period_end")
     proration = serializers.ChoiceField(

@@ -315,6 +315,11 @@ def subscription_change(
             new_quantity=new_quantity,
             created_by=by,
         )
+        new_interval = (new_version.interval, new_version.interval_count) != (
+            sub.plan_version.interval,
+            sub.plan_version.interval_count,
+        )
+        lines: list[PendingLine] = []
         if change.proration != ProrationBehavior.NONE:
             lines = _proration_lines(
                 sub=sub,
@@ -324,12 +329,20 @@ def subscription_change(
                 new_version=new_version,
                 new_quantity=new_quantity,
                 change=change,
+                credit_only=new_interval,
             )
             for line in lines:
-                line.invoice_now = change.proration == ProrationBehavior.ALWAYS_INVOICE
-                line.created_by = by
-            PendingLine.objects.bulk_create(lines)
-        apply_version_and_quantity(sub, new_version, new_quantity)
+                # a new interval restarts the period now, so its credit cannot wait for the next boundary
+                line.invoice_now = new_interval or change.proration == ProrationBehavior.ALWAYS_INVOICE
+        if new_interval and sub.status != SubscriptionStatus.TRIALING:
+            lines += _restart_on_new_interval(
+                sub=sub, at=at, version=new_version, quantity=new_quantity, change=change
+            )
+        for line in lines:
+            line.created_by = by
+        PendingLine.objects.bulk_create(lines)
+        sub.plan_version = new_version
+        sub.quantity = new_quantity
         sub.save()
         _sync_items(sub, prices_of(new_version))
     return sub, change
@@ -346,17 +359,51 @@ def _check_in_period(sub: Subscription, at: datetime) -> None:
         )
 
 
-def apply_version_and_quantity(sub: Subscription, version: PlanVersion, quantity: Decimal) -> None:
-    """Move the in-memory subscription to a new plan version and seat count (the caller saves)."""
-    if version.pk != sub.plan_version_id and (
-        version.interval != sub.plan_version.interval
-        or version.interval_count != sub.plan_version.interval_count
-    ):
-        # a new interval re-anchors the schedule at the change, as Stripe does
-        sub.anchor_at = sub.current_period_start
-        sub.period_index = 0
-    sub.plan_version = version
-    sub.quantity = quantity
+def _restart_on_new_interval(
+    *, sub: Subscription, at: datetime, version: PlanVersion, quantity: Decimal, change: SubscriptionChange
+) -> list[PendingLine]:
+    """A new interval (monthly to yearly) starts a new period at ``at``, billed in full now, as Stripe does.
+
+    The subscription is re-anchored at ``at`` (in memory; the caller saves); the returned lines charge the
+    new period's in-advance fees and are invoiced at once (a year's fee cannot wait a year).
+    """
+    schedule = Schedule(
+        anchor_kind=sub.billing_anchor,
+        anchor_at=at,
+        timezone=sub.timezone,
+        interval=version.interval,
+        interval_count=version.interval_count,
+    )
+    period = period_at_index(schedule, 0)
+    sub.anchor_at, sub.period_index = at, 0
+    sub.current_period_start, sub.current_period_end = period.start, period.end
+    fraction = full_period_fraction(schedule, period)
+    zone = schedule.zone
+    return [
+        PendingLine(
+            customer=sub.customer,
+            subscription=sub,
+            change=change,
+            kind=PendingLineKind.PRORATION,
+            description=f"{line.description} ({fmt_date(period.start, zone)} – {fmt_date(period.end, zone)})",
+            currency=sub.currency,
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+            amount=line.amount,
+            period_start=period.start,
+            period_end=period.end,
+            invoice_now=True,
+        )
+        for _, line in fee_lines(
+            prices=prices_of(version),
+            plan_name=version.name,
+            seats=quantity,
+            currency=sub.currency,
+            period=period,
+            fraction=fraction,
+        )
+        if line.amount
+    ]
 
 
 def subscription_cancel(

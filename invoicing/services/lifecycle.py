@@ -10,15 +10,22 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.models import Customer
-from billing.models import BillingTiming, PendingLine, ProrationBehavior, Subscription, SubscriptionStatus
+from billing.models import BillingTiming, PendingLine, Subscription, SubscriptionStatus
 from billing.pricing import Period, proration_fraction
 from billing.services import subscriptions as subs_service
 from billing.services.charges import one_off_charge_create
 from billing.services.entitlements import entitlements_invalidate
 from billing.services.subscription_periods import full_period_fraction
-from billing.services.subscriptions import PERIOD_END, lock_subscription, prices_of, schedule_of
+from billing.services.subscriptions import (
+    LIVE_STATUSES,
+    PERIOD_END,
+    lock_subscription,
+    prices_of,
+    schedule_of,
+)
 from billing.services.usage import usage_quantities
 from invoicing.models import BilledPeriod, Invoice
 from invoicing.services import rating
@@ -28,6 +35,7 @@ from invoicing.services.subscription_billing import (
     InvoicePlan,
     bill_subscriptions,
     group_key_for,
+    subscriptions_discounted,
     write_invoice_plans,
 )
 
@@ -42,7 +50,13 @@ def _lock(sub_id: int) -> Subscription:
 
 
 def _bill_once(
-    *, sub: Subscription, at: datetime, reason: str, lines: list[LineDraft], group_key: str
+    *,
+    sub: Subscription,
+    at: datetime,
+    reason: str,
+    lines: list[LineDraft],
+    group_key: str,
+    credits_for_period: datetime | None = None,
 ) -> Invoice | None:
     """Put ``lines`` on the customer's draft for ``at`` with a BilledPeriod for ``reason`` (once)."""
     if BilledPeriod.objects.filter(
@@ -51,7 +65,14 @@ def _bill_once(
         return None
     if not lines:
         return None
-    discount = rating.discount_line(sub=sub, coupon=sub.coupon, lines=lines, currency=sub.currency)
+    discount = rating.discount_line(
+        sub=sub,
+        coupon=sub.coupon,
+        lines=lines,
+        currency=sub.currency,
+        once_used=bool(sub.coupon_id and subscriptions_discounted([sub.pk])),
+        credits_for_period=credits_for_period,
+    )
     if discount is not None:
         lines.append(discount)
     plan = InvoicePlan(
@@ -66,7 +87,9 @@ def _bill_once(
         records=[(sub.pk, sub.current_period_start, sub.current_period_end, reason)],
     )
     drafts = write_invoice_plans(plans=[plan], run=None, result=BillResult())
-    return drafts[(sub.customer_id, at, group_key)]
+    invoice = drafts[(sub.customer_id, at, group_key)]
+    invoice.refresh_from_db()  # its totals were recomputed in bulk
+    return invoice
 
 
 def bill_initial(*, sub: Subscription) -> Invoice | None:
@@ -122,15 +145,37 @@ def subscribe(
 
 
 def _invoice_pending_now(
-    *, sub: Subscription, at: datetime, reason: str, extra: list[LineDraft]
+    *,
+    sub: Subscription,
+    at: datetime,
+    reason: str,
+    extra: list[LineDraft],
+    final: bool = False,
+    credits_for_period: datetime | None = None,
 ) -> Invoice | None:
+    """Invoice the subscription's pending lines marked ``invoice_now`` at ``at``.
+
+    ``final`` (a cancellation): every pending line of the subscription goes on it, and so do the
+    customer's one-off charges when no other subscription is left to carry them.
+    """
+    wanted = Q(subscription=sub) if final else Q(subscription=sub, invoice_now=True)
+    others = Subscription.objects.filter(customer_id=sub.customer_id, status__in=LIVE_STATUSES).exclude(
+        pk=sub.pk
+    )
+    if final and not others.exists():
+        wanted |= Q(customer_id=sub.customer_id, subscription__isnull=True)
     pending = list(
-        PendingLine.objects.select_for_update()
-        .filter(subscription=sub, invoice_now=True, invoiced_at__isnull=True)
-        .order_by("id")
+        PendingLine.objects.select_for_update().filter(wanted, invoiced_at__isnull=True).order_by("id")
     )
     lines = rating.pending_drafts(pending) + extra
-    invoice = _bill_once(sub=sub, at=at, reason=reason, lines=lines, group_key=f"{reason}:{sub.pk}")
+    invoice = _bill_once(
+        sub=sub,
+        at=at,
+        reason=reason,
+        lines=lines,
+        group_key=f"{reason}:{sub.pk}",
+        credits_for_period=credits_for_period,
+    )
     if pending and invoice is not None:
         PendingLine.objects.filter(pk__in=[p.pk for p in pending]).update(invoiced_at=at)
     return invoice
@@ -147,9 +192,11 @@ def change(
 ) -> tuple[Subscription, Invoice | None]:
     """Change plan or seats; ``always_invoice`` puts the prorations on an invoice now."""
     with transaction.atomic():
+        period_start = None
         if at != PERIOD_END:
             assert isinstance(at, datetime)
             catch_up(sub_id=subscription_id, at=at)
+            period_start = _lock(subscription_id).current_period_start  # the period its credits are for
         sub, change_row = subs_service.subscription_change(
             subscription_id=subscription_id,
             at=at,
@@ -159,10 +206,14 @@ def change(
             user=user,
         )
         invoice = None
-        if change_row.proration == ProrationBehavior.ALWAYS_INVOICE:
+        if PendingLine.objects.filter(change=change_row, invoice_now=True, invoiced_at__isnull=True).exists():
             sub = _lock(sub.pk)
             invoice = _invoice_pending_now(
-                sub=sub, at=change_row.effective_at, reason=f"change-{change_row.pk}", extra=[]
+                sub=sub,
+                at=change_row.effective_at,
+                reason=f"change-{change_row.pk}",
+                extra=[],
+                credits_for_period=period_start,
             )
         _forget_entitlements(sub.customer_id)
     return sub, invoice
@@ -215,7 +266,9 @@ def cancel(
                     timing=BillingTiming.IN_ARREARS,
                 ):
                     extra.append(rating.fee_draft(price, rated, used, sub.pk))
-        invoice = _invoice_pending_now(sub=sub, at=at, reason="cancel", extra=extra)
+        invoice = _invoice_pending_now(
+            sub=sub, at=at, reason="cancel", extra=extra, final=True, credits_for_period=period.start
+        )
         _forget_entitlements(sub.customer_id)
     return sub, invoice
 
@@ -256,4 +309,6 @@ def charge(
         )
         drafts = write_invoice_plans(plans=[plan], run=None, result=BillResult())
         PendingLine.objects.filter(pk=line.pk).update(invoiced_at=at)
-    return line, drafts[(customer.pk, at, plan.group_key)]
+    invoice = drafts[(customer.pk, at, plan.group_key)]
+    invoice.refresh_from_db()
+    return line, invoice

@@ -55,10 +55,10 @@ def upcoming_invoice(*, customer: Customer) -> InvoicePreview:
     )
     billing_date = subs[0].current_period_end if subs else None
     drafts: list[LineDraft] = []
-    for sub in subs:
-        if sub.current_period_end != billing_date:
-            continue
-        computed = compute_billing(subs=[sub], as_of=sub.current_period_end, lock_pending=False)
+    if billing_date is not None:
+        # all at once, as the billing run will: the customer's one-off charges land once
+        due = [sub for sub in subs if sub.current_period_end == billing_date]
+        computed = compute_billing(subs=due, as_of=billing_date, lock_pending=False)
         for plan in computed.plans.values():
             drafts += plan.lines
     rate = Decimal(customer.tax_rate_percent)

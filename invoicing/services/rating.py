@@ -198,30 +198,54 @@ DISCOUNTABLE = (LineKind.SUBSCRIPTION, LineKind.USAGE, LineKind.PRORATION)
 
 
 def discount_line(
-    *, sub: Subscription, coupon: Coupon | None, lines: list[LineDraft], currency: str
+    *,
+    sub: Subscription,
+    coupon: Coupon | None,
+    lines: list[LineDraft],
+    currency: str,
+    once_used: bool = False,
+    credits_for_period: datetime | None = None,
 ) -> LineDraft | None:
     """One discount line over the subscription's lines the coupon covers, rounded once.
 
-    A percent coupon also reduces credits (a credit for unused time at list price would otherwise give
-    back more than was paid); a fixed-amount coupon only reduces charges.
+    Charges: a ``once`` coupon covers every line of the first invoice that bills the subscription (after
+    any trial) and no other (``once_used``: a discount line exists already); ``repeating`` / ``forever``
+    cover lines whose service period starts inside the coupon's months, counted from the redemption.
+    Credits for unused time (a percent coupon only): covered when the period they credit was, so a
+    refund never exceeds what was paid; ``credits_for_period`` is that period's start.
     """
     if coupon is None:
         return None
     spec = coupon_spec(coupon)
     redeemed = sub.coupon_redeemed_at or sub.started_at
-    covered = [
+    first_paid = sub.trial_end or sub.started_at
+    once = spec.duration is CouponDuration.ONCE
+
+    def period_covered(start: datetime) -> bool:
+        if once:
+            return start == first_paid
+        return coupon_applies(
+            coupon=spec, redeemed_at=redeemed, period_start=start, first_period_start=first_paid
+        )
+
+    mine = [
         line
         for line in lines
-        if line.subscription_id == sub.pk
-        and line.kind in DISCOUNTABLE
-        and line.period_start is not None
-        and coupon_applies(
-            coupon=spec,
-            redeemed_at=redeemed,
-            period_start=line.period_start,
-            first_period_start=sub.started_at,
-        )
+        if line.subscription_id == sub.pk and line.kind in DISCOUNTABLE and line.period_start is not None
     ]
+    covered = [
+        line
+        for line in mine
+        if line.amount > 0 and ((not once_used) if once else period_covered(line.period_start))  # type: ignore[arg-type]
+    ]
+    if spec.percent_off is not None:
+        covered += [
+            line
+            for line in mine
+            if line.amount < 0 and period_covered(credits_for_period or line.period_start)  # type: ignore[arg-type]
+        ]
+    if not covered:
+        return None
     charges = sum((line.amount for line in covered if line.amount > 0), Decimal(0))
     credits = sum((-line.amount for line in covered if line.amount < 0), Decimal(0))
     amount = discount_amount(coupon=spec, eligible=charges, currency=currency)
@@ -234,9 +258,14 @@ def discount_line(
         if spec.percent_off is not None
         else f"{plain_amount(coupon.amount_off or Decimal(0), currency)} {currency} off"
     )
+    # more credit than charge covered (a cancellation): the coupon takes back its share of the credit,
+    # a positive line that belongs with the proration it corrects, not a (never positive) discount
+    credit_share = amount > 0
     return LineDraft(
-        kind=LineKind.DISCOUNT,
-        description=f"Coupon {coupon.code} ({off})",
+        kind=LineKind.PRORATION if credit_share else LineKind.DISCOUNT,
+        description=f"Coupon {coupon.code} ({off}) on the credit for unused time"
+        if credit_share
+        else f"Coupon {coupon.code} ({off})",
         amount=amount,
         quantity=Decimal(1),
         unit_amount=None,

@@ -108,10 +108,20 @@ def _prior_usage(
         kind__in=[LineKind.USAGE, LineKind.ADJUSTMENT],
         period_end__gt=since,
         price__isnull=False,
-        invoice__status__in=[InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE],
-    ).values_list("subscription_id", "price_id", "period_start", "period_end", "amount", "detail", "kind")
-    for sub_id, price_id, start, end, amount, detail, kind in rows:
+    ).exclude(invoice__status=InvoiceStatus.VOID)
+    # A period whose usage line is still on a draft is re-rated on that draft when it is finalized
+    # (refresh_draft_usage): no adjustment for it here, or late usage would be billed twice.
+    on_drafts = set(
+        rows.filter(kind=LineKind.USAGE, invoice__status=InvoiceStatus.DRAFT).values_list(
+            "subscription_id", "price_id", "period_start", "period_end"
+        )
+    )
+    for sub_id, price_id, start, end, amount, detail, kind in rows.values_list(
+        "subscription_id", "price_id", "period_start", "period_end", "amount", "detail", "kind"
+    ):
         assert start is not None and end is not None  # usage lines always carry their period
+        if (sub_id, price_id, start, end) in on_drafts:
+            continue
         key = (price_id, start, end)
         qty, billed = out[sub_id].get(key, (Decimal(0), Decimal(0)))
         delta = Decimal(detail.get("quantity_delta" if kind == LineKind.ADJUSTMENT else "quantity", "0"))
@@ -222,6 +232,7 @@ def compute_billing(*, subs: list[Subscription], as_of: datetime, lock_pending: 
                 )
     usage = usage_quantities(queries=queries) if queries else {}
 
+    discounted = subscriptions_discounted([s.pk for s in subs if s.coupon_id])
     pending_by_sub: dict[int, list[PendingLine]] = defaultdict(list)
     one_offs: dict[int, list[PendingLine]] = defaultdict(list)
     customer_ids = {by_id[i].customer_id for i in planned}
@@ -254,6 +265,7 @@ def compute_billing(*, subs: list[Subscription], as_of: datetime, lock_pending: 
                 one_offs=customer_one_offs,
                 prior=prior.get(sub_id, {}),
                 price_by_id=price_by_id,
+                discounted=discounted,
             )
         except Exception as exc:  # one subscription's failure must not stop the others
             log.warning(
@@ -289,6 +301,7 @@ def _rate_subscription(
     one_offs: list[PendingLine],
     prior: dict[tuple[int, datetime, datetime], tuple[Decimal, Decimal]],
     price_by_id: dict[int, Price],
+    discounted: set[int],
 ) -> dict[tuple[int, datetime, str], InvoicePlan]:
     """Lines per invoice for one subscription's boundaries (no writes)."""
     customer = sub.customer
@@ -323,9 +336,17 @@ def _rate_subscription(
             lines += rating.pending_drafts(pending)
             lines += rating.pending_drafts(one_offs)
             lines += _adjustments(sub=sub, prior=prior, usage=usage, price_by_id=price_by_id)
-        discount = rating.discount_line(sub=sub, coupon=sub.coupon, lines=lines, currency=sub.currency)
+        discount = rating.discount_line(
+            sub=sub,
+            coupon=sub.coupon,
+            lines=lines,
+            currency=sub.currency,
+            once_used=sub.pk in discounted,
+            credits_for_period=b.ended.start,  # pending credits are for the period that just ended
+        )
         if discount is not None:
             lines.append(discount)
+            discounted.add(sub.pk)
         if not lines:
             continue  # nothing owed at this boundary (e.g. the end of a canceled, prepaid period)
         key = (customer.pk, b.ended.end, group)
@@ -379,6 +400,18 @@ def _adjustments(
         if line is not None:
             lines.append(line)
     return lines
+
+
+def subscriptions_discounted(sub_ids: list[int], *, excluding_invoice: int | None = None) -> set[int]:
+    """The subscriptions that already had a coupon discount (a ``once`` coupon is then spent)."""
+    if not sub_ids:
+        return set()
+    lines = InvoiceLine.objects.filter(subscription_id__in=sub_ids, kind=LineKind.DISCOUNT).exclude(
+        invoice__status=InvoiceStatus.VOID
+    )
+    if excluding_invoice is not None:
+        lines = lines.exclude(invoice_id=excluding_invoice)
+    return set(lines.values_list("subscription_id", flat=True).distinct())
 
 
 def write_invoice_plans(
@@ -565,6 +598,40 @@ def refresh_draft_usage(*, invoice_id: int) -> int:
         changed.append(line)
     if changed:
         InvoiceLine.objects.bulk_update(changed, ["quantity", "unit_amount", "amount", "detail", "tax"])
+        _rediscount(invoice, {line.subscription_id for line in changed if line.subscription_id})
         recalculate_drafts([invoice.pk])
         log.info("invoice.usage_refreshed", invoice_id=invoice.pk, lines=len(changed))
     return len(changed)
+
+
+def _rediscount(invoice: Invoice, sub_ids: set[int]) -> None:
+    """Recompute the coupon discount of these subscriptions on a draft whose lines changed."""
+    subs = Subscription.objects.select_related("coupon").filter(pk__in=sub_ids, coupon__isnull=False)
+    for sub in subs:
+        InvoiceLine.objects.filter(invoice=invoice, subscription=sub, kind=LineKind.DISCOUNT).delete()
+        drafts = [
+            LineDraft(
+                kind=line.kind,
+                description=line.description,
+                amount=line.amount,
+                period_start=line.period_start,
+                period_end=line.period_end,
+                subscription_id=line.subscription_id,
+            )
+            for line in InvoiceLine.objects.filter(invoice=invoice, subscription=sub)
+        ]
+        discount = rating.discount_line(
+            sub=sub,
+            coupon=sub.coupon,
+            lines=drafts,
+            currency=invoice.currency,
+            once_used=bool(subscriptions_discounted([sub.pk], excluding_invoice=invoice.pk)),
+        )
+        if discount is not None:
+            position = InvoiceLine.objects.filter(invoice=invoice).count()
+            line_from_draft(
+                invoice=invoice,
+                draft=discount,
+                position=position,
+                tax_rate=Decimal(invoice.customer.tax_rate_percent),
+            ).save()
