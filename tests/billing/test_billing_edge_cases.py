@@ -114,7 +114,9 @@ def test_cancel_after_a_create_prorations_upgrade_bills_the_upgrade() -> None:
         )
     )
     sub, _ = lifecycle.subscribe(customer=c, plan_code="seats", start=t(2026, 4, 1), quantity=Decimal(10))
-    lifecycle.change(subscription_id=sub.pk, at=t(2026, 4, 16), proration="create_prorations", quantity=Decimal(15))
+    lifecycle.change(
+        subscription_id=sub.pk, at=t(2026, 4, 16), proration="create_prorations", quantity=Decimal(15)
+    )
     lifecycle.cancel(subscription_id=sub.pk, at=t(2026, 4, 21))
     run(t(2026, 6, 1))
     assert not PendingLine.objects.filter(invoiced_at__isnull=True).exists()
