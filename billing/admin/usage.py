@@ -117,8 +117,9 @@ def nice_ceiling(value: Decimal) -> Decimal:
     return base * 10  # unreachable: 10 x base > value by definition of adjusted()
 
 
-def _px(value: float) -> str:
-    return f"{value:.1f}"
+def _px(value: Decimal | int) -> str:
+    # pixel coordinates in Decimal too: the project keeps float out of anything near amounts
+    return f"{Decimal(value):.1f}"
 
 
 def bar_chart(points: list[tuple[date, Decimal]]) -> Chart:
@@ -127,15 +128,15 @@ def bar_chart(points: list[tuple[date, Decimal]]) -> Chart:
     top = nice_ceiling(max([*values, Decimal(0)]))
     low = min([*values, Decimal(0)])
     bottom = -nice_ceiling(-low) if low < 0 else Decimal(0)
-    span = float(top - bottom)
+    span = top - bottom
     plot_height = CHART_HEIGHT - TOP - BOTTOM
     plot_width = CHART_WIDTH - LEFT - RIGHT
 
-    def y_of(value: Decimal) -> float:
-        return TOP + plot_height * float(top - value) / span
+    def y_of(value: Decimal) -> Decimal:
+        return TOP + plot_height * (top - value) / span
 
-    slot = plot_width / max(len(points), 1)
-    gap = min(2.0, slot * 0.2)
+    slot = Decimal(plot_width) / max(len(points), 1)
+    gap = min(Decimal(2), slot * Decimal("0.2"))
     zero_y = y_of(Decimal(0))
     bars = []
     for index, (day, value) in enumerate(points):
@@ -153,7 +154,11 @@ def bar_chart(points: list[tuple[date, Decimal]]) -> Chart:
     grid = [Tick(x=_px(LEFT - 6), y=_px(y_of(mark)), label=format_quantity(mark)) for mark in marks]
     every = max(1, -(-len(points) // 8))  # at most ~8 day labels
     days = [
-        Tick(x=_px(LEFT + (index + 0.5) * slot), y=_px(CHART_HEIGHT - 6), label=f"{day:%b} {day.day}")
+        Tick(
+            x=_px(LEFT + (index + Decimal("0.5")) * slot),
+            y=_px(CHART_HEIGHT - 6),
+            label=f"{day:%b} {day.day}",
+        )
         for index, (day, _) in enumerate(points)
         if index % every == 0
     ]

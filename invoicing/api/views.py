@@ -114,36 +114,33 @@ class InvoiceDetail(InvoicingView):
         return invoice_response(invoice_id)
 
 
-class InvoiceFinalize(InvoicingView):
+class InvoiceAction(InvoicingView):
+    """A state change of one invoice (``transition``), optionally ``{"at": T}``; answers with the invoice."""
+
+    required_permissions = {"POST": FINALIZE}
+    serializer_class = InvoiceSerializer
+    transition: Any = None
+
+    @extend_schema(request=InvoiceActionInSerializer, responses=InvoiceSerializer)
+    @idempotent_write
+    def post(self, request: Request, invoice_id: int) -> Response:
+        reject_unknown_fields(request, {"at"})
+        data = validated(InvoiceActionInSerializer, request).validated_data if request.data else {}
+        invoice_or_404(invoice_id)
+        type(self).transition(invoice_id=invoice_id, at=data.get("at"), user=request.user)
+        return invoice_response(invoice_id)
+
+
+class InvoiceFinalize(InvoiceAction):
     """Draft -> open (or paid when nothing is due); finalizing a finalized invoice returns it as is."""
 
-    required_permissions = {"POST": FINALIZE}
-    serializer_class = InvoiceSerializer
-
-    @extend_schema(request=InvoiceActionInSerializer, responses=InvoiceSerializer)
-    @idempotent_write
-    def post(self, request: Request, invoice_id: int) -> Response:
-        reject_unknown_fields(request, {"at"})
-        data = validated(InvoiceActionInSerializer, request).validated_data if request.data else {}
-        invoice_or_404(invoice_id)
-        invoice_finalize(invoice_id=invoice_id, at=data.get("at"), user=request.user)
-        return invoice_response(invoice_id)
+    transition = staticmethod(invoice_finalize)
 
 
-class InvoiceVoid(InvoicingView):
+class InvoiceVoid(InvoiceAction):
     """Open/uncollectible -> void; the number stays. Drafts and paid invoices: 409."""
 
-    required_permissions = {"POST": FINALIZE}
-    serializer_class = InvoiceSerializer
-
-    @extend_schema(request=InvoiceActionInSerializer, responses=InvoiceSerializer)
-    @idempotent_write
-    def post(self, request: Request, invoice_id: int) -> Response:
-        reject_unknown_fields(request, {"at"})
-        data = validated(InvoiceActionInSerializer, request).validated_data if request.data else {}
-        invoice_or_404(invoice_id)
-        invoice_void(invoice_id=invoice_id, at=data.get("at"), user=request.user)
-        return invoice_response(invoice_id)
+    transition = staticmethod(invoice_void)
 
 
 class InvoicePdf(InvoicingView):
