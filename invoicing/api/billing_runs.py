@@ -31,7 +31,8 @@ def run_body(run: BillingRun) -> dict[str, Any]:
         "subscriptions_due": run.subscriptions_due,
         "subscriptions_billed": run.subscriptions_billed,
         "invoices_created": run.invoices_created,
-        "failures": [
+        "failures": run.failures_count,
+        "failure_details": [
             {"subscription": f.subscription_id, "customer": f.customer_id, "error": f.error}
             for f in run.failures.all()
         ],

@@ -330,3 +330,18 @@ def test_currency_mismatch_is_400_on_plan(api: APIClient) -> None:
     )
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "plan"
+
+
+def test_a_billing_run_reports_its_counts(api: APIClient) -> None:
+    make_customer(api)
+    make_plan(api, "premium", SEATS)
+    subscribe(api, plan="premium", quantity="2", start="2026-01-01T00:00:00Z")
+    started = run_billing(api, "2026-02-01T00:00:00Z")
+    body = api.get(f"/api/v1/billing-runs/{started['id']}").json()
+    assert (body["status"], body["invoices_created"], body["failures"], body["failure_details"]) == (
+        "completed",
+        1,
+        0,
+        [],
+    )
+    assert body["subscriptions_billed"] == 1
