@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin import HistoryAdmin
-from billing.pricing.money import minor_unit_exponent
+from billing.display import EMPTY, format_money, format_quantity
 from config.errors import RatecardError
 from invoicing.api.serializers import is_past_due
 from invoicing.models import (
@@ -53,26 +53,9 @@ from invoicing.services.pdf import invoice_pdf_bytes
 
 log = structlog.get_logger(__name__)
 
-EMPTY = "—"
 FINALIZE_PERM = "invoicing.finalize_invoice"
 RESEND_PERM = "invoicing.resend_invoice"
 CONFIRM_TEMPLATE = "admin/invoicing/confirm_action.html"
-
-
-def money(value: Decimal | None, currency: str) -> str:
-    """``USD 1,234.56``: the currency's minor unit at least, more only for sub-cent unit prices."""
-    if value is None:
-        return EMPTY
-    value = Decimal(value)
-    exponent = value.normalize().as_tuple().exponent
-    places = minor_unit_exponent(currency)
-    if isinstance(exponent, int):
-        places = max(places, -exponent)
-    return f"{currency} {value:,.{places}f}"
-
-
-def plain_quantity(value: Decimal) -> str:
-    return f"{Decimal(value).normalize():,f}"
 
 
 def admin_url(obj: Any, view: str = "change") -> str:
@@ -162,8 +145,8 @@ def confirmation_page(
 def invoice_row(invoice: Invoice) -> tuple[str, str]:
     return (
         str(invoice),
-        f"{invoice.customer.name} · {invoice.get_status_display()} · total {money(invoice.total, invoice.currency)}"
-        f" · due {money(invoice.amount_due, invoice.currency)}",
+        f"{invoice.customer.name} · {invoice.get_status_display()} · total {format_money(invoice.total, invoice.currency)}"
+        f" · due {format_money(invoice.amount_due, invoice.currency)}",
     )
 
 
@@ -197,19 +180,19 @@ class InvoiceLineInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     @admin.display(description="quantity")
     def qty(self, obj: InvoiceLine) -> str:
-        return plain_quantity(obj.quantity)
+        return format_quantity(obj.quantity)
 
     @admin.display(description="unit price")
     def unit_price(self, obj: InvoiceLine) -> str:
-        return money(obj.unit_amount, obj.invoice.currency) if obj.unit_amount is not None else EMPTY
+        return format_money(obj.unit_amount, obj.invoice.currency) if obj.unit_amount is not None else EMPTY
 
     @admin.display(description="amount")
     def line_amount(self, obj: InvoiceLine) -> str:
-        return money(obj.amount, obj.invoice.currency)
+        return format_money(obj.amount, obj.invoice.currency)
 
     @admin.display(description="tax")
     def line_tax(self, obj: InvoiceLine) -> str:
-        return money(obj.tax, obj.invoice.currency)
+        return format_money(obj.tax, obj.invoice.currency)
 
 
 class CreditNoteInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -361,11 +344,11 @@ class InvoiceAdmin(HistoryAdmin):
 
     @admin.display(description="total", ordering="total")
     def total_display(self, obj: Invoice) -> str:
-        return money(obj.total, obj.currency)
+        return format_money(obj.total, obj.currency)
 
     @admin.display(description="amount due", ordering="amount_due")
     def amount_due_display(self, obj: Invoice) -> str:
-        return money(obj.amount_due, obj.currency)
+        return format_money(obj.amount_due, obj.currency)
 
     @admin.display(description="past due", boolean=True)
     def past_due(self, obj: Invoice) -> bool:
@@ -397,7 +380,7 @@ class InvoiceAdmin(HistoryAdmin):
         body = format_html_join(
             "",
             '<tr><td>{}</td><td style="text-align:right">{}</td></tr>',
-            ((label, money(value, obj.currency)) for label, value in rows),
+            ((label, format_money(value, obj.currency)) for label, value in rows),
         )
         return format_html("<table>{}</table>", body)
 
@@ -557,7 +540,7 @@ class InvoiceAdmin(HistoryAdmin):
             else:
                 self.message_user(
                     request,
-                    f"Credit note {note.number} of {money(note.amount, note.currency)} created for {invoice}.",
+                    f"Credit note {note.number} of {format_money(note.amount, note.currency)} created for {invoice}.",
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(admin_url(invoice))
@@ -568,9 +551,9 @@ class InvoiceAdmin(HistoryAdmin):
             "subtitle": None,
             "invoice": invoice,
             "form": form,
-            "creditable": money(invoice_creditable(invoice=invoice), invoice.currency),
-            "total": money(invoice.total, invoice.currency),
-            "amount_due": money(invoice.amount_due, invoice.currency),
+            "creditable": format_money(invoice_creditable(invoice=invoice), invoice.currency),
+            "total": format_money(invoice.total, invoice.currency),
+            "amount_due": format_money(invoice.amount_due, invoice.currency),
             "opts": opts,
             "app_label": opts.app_label,
             "original": invoice,
@@ -699,7 +682,7 @@ class CreditNoteAdmin(ReadOnlyAdminMixin, HistoryAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: CreditNote) -> str:
-        return money(obj.amount, obj.currency)
+        return format_money(obj.amount, obj.currency)
 
 
 @admin.register(Payment)
@@ -728,7 +711,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Payment) -> str:
-        return money(obj.amount, obj.currency)
+        return format_money(obj.amount, obj.currency)
 
 
 # --- billing runs -----------------------------------------------------------------------------------
