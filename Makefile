@@ -1,6 +1,6 @@
 # Ratecard: the two commands of the README, and a few helpers.
 #   make demo   install, migrate, seed demo data and serve the admin on SQLite with eager Celery
-#   make test   install and run the whole suite (ruff, mypy, pytest) against PostgreSQL and Redis on 127.0.0.1
+#   make test   install and run the whole suite (ruff, import-linter, mypy, pytest) against PostgreSQL and Redis on 127.0.0.1
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -47,6 +47,7 @@ services:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy .
