@@ -275,7 +275,7 @@ def subscription_change(
         new_version = plan_version or (newest_version(plan_code) if plan_code else sub.plan_version)
         if new_version.currency != sub.currency:
             raise ValidationFailed(
-                f"Plan {plan_code!r} is priced in {new_version.currency}; the subscription is in {sub.currency}.",
+                f"Plan {new_version.plan.code!r} is priced in {new_version.currency}; the subscription is in {sub.currency}.",
                 field="plan",
                 code=ErrorCode.CURRENCY_MISMATCH,
             )

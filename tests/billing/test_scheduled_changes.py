@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from billing.models import ScheduledChange, Subscription
+from billing.models import PlanVersion, ScheduledChange, Subscription
 from invoicing.models import BilledPeriod, Invoice
 
 pytestmark = pytest.mark.django_db
@@ -234,3 +234,29 @@ def test_a_change_before_the_current_period_is_refused(api: APIClient, premium: 
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "at"
     assert not ScheduledChange.objects.exists()
+
+
+def test_a_run_that_cannot_apply_a_change_reports_it_and_bills_nothing_past_it(
+    api: APIClient, premium: None
+) -> None:
+    sub = subscribe(api, "acme")
+    body = {"code": "euro", "name": "Euro", "currency": "EUR", "prices": SEATS}
+    assert api.post("/api/v1/plans", body, format="json").status_code == 201
+    # written past the service's checks: a plan in another currency cannot be applied
+    ScheduledChange.objects.create(
+        subscription_id=sub["id"],
+        kind="change",
+        effective_at="2026-06-16T00:00:00Z",
+        new_plan_version=PlanVersion.objects.get(plan__code="euro"),
+    )
+
+    outcome = run(api, "2026-08-01T00:00:00Z")
+
+    assert outcome["failures"] == 1
+    assert "priced in EUR" in outcome["failure_details"][0]["error"]
+    # May and June were billed (they end before the change); July and August wait for it
+    assert [date for date, _, _ in invoices("acme")] == ["2026-04-01", "2026-05-01", "2026-06-01"]
+    assert (
+        Subscription.objects.get(pk=sub["id"]).current_period_end.isoformat() == "2026-07-01T00:00:00+00:00"
+    )
+    assert ScheduledChange.objects.get().status == "scheduled"
