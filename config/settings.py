@@ -198,6 +198,8 @@ RATECARD_INVOICE_REVIEW_HOURS = int(
     os.environ.get("RATECARD_INVOICE_REVIEW_HOURS", str(24 * RATECARD_LATE_EVENT_GRACE_DAYS))
 )
 RATECARD_AUTO_FINALIZE = env_bool("RATECARD_AUTO_FINALIZE", True)
+# Billing runs may not run more than 24 hours ahead of the wall clock unless this is on (tests, backtests).
+RATECARD_ALLOW_FUTURE_BILLING = env_bool("RATECARD_ALLOW_FUTURE_BILLING", False)
 # Dunning: reminders this many days after a failed payment; then "past_due" or "cancel" the subscriptions.
 RATECARD_DUNNING_SCHEDULE_DAYS = [
     int(d) for d in env_list("RATECARD_DUNNING_SCHEDULE_DAYS", ["3", "7", "14"])

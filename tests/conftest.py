@@ -110,3 +110,13 @@ def fresh_caches() -> Any:
     usage_ingest.lookups.clear()
     usage_live.metric_ids_cache.clear()
     entitlements.entitlements_invalidate()
+
+
+@pytest.fixture(autouse=True)
+def future_billing_allowed(settings: Any) -> None:
+    """Tests bill at fixed business times that may lie ahead of the wall clock (API.md allows it for tests).
+
+    A fixture rather than the Makefile's environment: it holds however pytest is started, and the tests
+    of the bound switch it off with ``settings.RATECARD_ALLOW_FUTURE_BILLING = False``.
+    """
+    settings.RATECARD_ALLOW_FUTURE_BILLING = True

@@ -3,7 +3,7 @@
 It merges the subscription's own dates (start, trial end, end), its append-only changes, the periods
 invoicing billed (``BilledPeriod``) with their invoice, and the invoice lines each invoice carries for
 the subscription. ``timeline_entries`` is pure (it reads only the rows it is given, so the page's
-queries stay constant); ``timeline_rows`` fetches those rows; ``timeline_html`` renders the table.
+queries stay constant), and the changes and cancels scheduled for later; ``timeline_rows`` fetches those rows; ``timeline_html`` renders the table.
 Times are shown in the subscription's time zone, the one its periods are computed in.
 """
 
@@ -20,7 +20,16 @@ from django.utils.safestring import SafeString, mark_safe
 
 from billing.admin.base import admin_change_url, linked
 from billing.display import DASH, EMPTY, format_money, format_quantity, local_datetime, period_text, zone
-from billing.models import ChangeKind, PlanVersion, Subscription, SubscriptionChange, SubscriptionStatus
+from billing.models import (
+    ChangeKind,
+    PlanVersion,
+    ScheduledChange,
+    ScheduledChangeKind,
+    ScheduledChangeStatus,
+    Subscription,
+    SubscriptionChange,
+    SubscriptionStatus,
+)
 from invoicing.models import BilledPeriod, Invoice, InvoiceLine
 
 # entries at the same instant read in this order: the start, then the trial's end, then changes, then
@@ -65,6 +74,7 @@ class TimelineRows:
     changes: Sequence[SubscriptionChange]
     billed_periods: Sequence[BilledPeriod]
     lines: Sequence[InvoiceLine]
+    waiting: Sequence[ScheduledChange] = ()  # changes and cancels a billing run applies when it reaches them
 
 
 def timeline_rows(subscription: Subscription) -> TimelineRows:
@@ -88,10 +98,14 @@ def timeline_rows(subscription: Subscription) -> TimelineRows:
         .select_related("invoice")
         .order_by("invoice__billing_date", "invoice_id", "position", "id")
     )
+    waiting = ScheduledChange.objects.filter(
+        subscription=subscription, status=ScheduledChangeStatus.SCHEDULED
+    ).select_related("new_plan_version__plan")
     return TimelineRows(
         changes=list(subscription.changes.all()),
         billed_periods=list(subscription.billed_periods.all()),
         lines=lines,
+        waiting=list(waiting),
     )
 
 
@@ -183,6 +197,20 @@ def timeline_entries(subscription: Subscription, rows: TimelineRows) -> list[Ent
         rank = CREATED if change.kind == ChangeKind.CREATE else CHANGE
         label = CHANGE_LABELS.get(ChangeKind(change.kind), change.kind)
         entries.append(Entry(change.effective_at, rank, label, change_detail(change), not change.applied))
+    for waiting in rows.waiting:
+        if waiting.kind == ScheduledChangeKind.CANCEL:
+            label, detail = "Cancellation", format_html("{}", "final invoice when a billing run reaches it")
+        else:
+            label = "Plan change" if waiting.new_plan_version_id else "Seat change"
+            detail = format_html(
+                "to {}, {} ({})",
+                _version(waiting.new_plan_version) if waiting.new_plan_version_id else "the same plan",
+                f"{_seats(waiting.new_quantity)} seats"
+                if waiting.new_quantity is not None
+                else "the same seats",
+                waiting.get_proration_display(),
+            )
+        entries.append(Entry(waiting.effective_at, CHANGE, label, detail, scheduled=True))
     if not has_create:
         entries.append(
             Entry(subscription.started_at, CREATED, "Started", format_html("{}", "no creation record"))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Customer
-from billing.models import ProrationBehavior, Subscription
+from billing.models import ProrationBehavior, ScheduledChange, ScheduledChangeStatus, Subscription
 from config.api.fields import format_amount
 from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
@@ -101,6 +101,19 @@ class SubscriptionCancelSerializer(serializers.Serializer):
     at = WhenField(required=False, default="period_end")
 
 
+class ScheduledChangeOutSerializer(serializers.ModelSerializer):
+    plan = serializers.CharField(source="new_plan_version.plan.code", allow_null=True, default=None)
+    plan_version = serializers.IntegerField(source="new_plan_version.version", allow_null=True, default=None)
+    quantity = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ScheduledChange
+        fields = ["id", "kind", "status", "effective_at", "plan", "plan_version", "quantity", "proration"]
+
+    def get_quantity(self, change: ScheduledChange) -> str | None:
+        return None if change.new_quantity is None else f"{Decimal(change.new_quantity).normalize():f}"
+
+
 class SubscriptionOutSerializer(serializers.ModelSerializer):
     customer = serializers.CharField(source="customer.external_id")
     plan = serializers.CharField(source="plan_version.plan.code")
@@ -108,6 +121,7 @@ class SubscriptionOutSerializer(serializers.ModelSerializer):
     quantity = serializers.SerializerMethodField()
     coupon = serializers.SerializerMethodField()
     start = serializers.DateTimeField(source="started_at")
+    scheduled_changes = serializers.SerializerMethodField()
 
     class Meta:
         model = Subscription
@@ -129,6 +143,7 @@ class SubscriptionOutSerializer(serializers.ModelSerializer):
             "canceled_at",
             "ended_at",
             "coupon",
+            "scheduled_changes",
             "created_at",
         ]
 
@@ -137,6 +152,14 @@ class SubscriptionOutSerializer(serializers.ModelSerializer):
 
     def get_coupon(self, sub: Subscription) -> str | None:
         return sub.coupon.code if sub.coupon else None
+
+    @extend_schema_field(ScheduledChangeOutSerializer(many=True))
+    def get_scheduled_changes(self, sub: Subscription) -> list[dict[str, Any]]:
+        """What waits for the billing run that reaches it (a change or cancel after the current period)."""
+        waiting = getattr(sub, "waiting_changes", None)
+        if waiting is None:
+            waiting = sub.scheduled_changes.filter(status=ScheduledChangeStatus.SCHEDULED)
+        return [ScheduledChangeOutSerializer(c).data for c in waiting]
 
 
 def subscription_body(sub: Subscription, invoice: Invoice | None = None) -> dict[str, Any]:
@@ -156,7 +179,12 @@ def subscription_body(sub: Subscription, invoice: Invoice | None = None) -> dict
 
 
 def subscriptions_queryset() -> QuerySet[Subscription]:
-    return Subscription.objects.select_related("customer", "plan_version", "plan_version__plan", "coupon")
+    waiting = ScheduledChange.objects.filter(status=ScheduledChangeStatus.SCHEDULED).select_related(
+        "new_plan_version__plan"
+    )
+    return Subscription.objects.select_related(
+        "customer", "plan_version", "plan_version__plan", "coupon"
+    ).prefetch_related(Prefetch("scheduled_changes", queryset=waiting, to_attr="waiting_changes"))
 
 
 def subscription_or_404(sub_id: str) -> int:

@@ -184,3 +184,64 @@ class PendingLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.description} {self.currency} {self.amount}"
+
+
+class ScheduledChangeKind(models.TextChoices):
+    CHANGE = "change"
+    CANCEL = "cancel"
+
+
+class ScheduledChangeStatus(models.TextChoices):
+    SCHEDULED = "scheduled"
+    APPLIED = "applied"
+    CANCELED = "canceled"
+
+
+class ScheduledChange(models.Model):
+    """A change or cancel asked for a time after the subscription's current period (API.md).
+
+    Nothing is billed for it when it is asked: the billing run whose ``as_of`` reaches ``effective_at``
+    bills the subscription up to then, applies it exactly as an immediate change or cancel at that time
+    would be, and records the ``SubscriptionChange`` it became. At most one of each kind waits per
+    subscription (a new one replaces the old, which is kept as ``canceled``).
+    """
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="scheduled_changes")
+    kind = models.CharField(max_length=8, choices=ScheduledChangeKind.choices)
+    status = models.CharField(
+        max_length=10, choices=ScheduledChangeStatus.choices, default=ScheduledChangeStatus.SCHEDULED
+    )
+    effective_at = models.DateTimeField()
+    new_plan_version = models.ForeignKey(
+        PlanVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    new_quantity = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    proration = models.CharField(
+        max_length=20, choices=ProrationBehavior.choices, default=ProrationBehavior.CREATE_PRORATIONS
+    )
+    applied_change = models.ForeignKey(
+        SubscriptionChange, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering: ClassVar = ["subscription", "effective_at", "id"]
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["subscription", "kind"],
+                condition=models.Q(status="scheduled"),
+                name="scheduledchange_one_waiting_per_kind",
+            ),
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["status", "effective_at"], name="scheduledchange_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of #{self.subscription_id} at {self.effective_at:%Y-%m-%d} ({self.status})"

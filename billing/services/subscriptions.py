@@ -2,8 +2,8 @@
 
 Business time comes from the caller (``start``, ``at``); nothing here reads the clock. Prorations become
 ``PendingLine`` rows (rounded once) that invoicing puts on the next invoice, or on an invoice at once for
-``always_invoice``. Callers bill every period that ended before ``at`` first (invoicing.services.lifecycle),
-so ``at`` always falls in the current period here.
+``always_invoice``. ``at`` falls in the current period here: a later one is scheduled
+(billing.services.scheduled_changes) and applied here when a billing run reaches it.
 """
 
 from __future__ import annotations
@@ -252,15 +252,17 @@ def subscription_change(
     plan_code: str | None = None,
     quantity: Decimal | None = None,
     user: Any = None,
+    plan_version: PlanVersion | None = None,
 ) -> tuple[Subscription, SubscriptionChange]:
     """Change plan and/or seats at ``at`` (in the current period) or at the period's end.
 
     ``create_prorations`` and ``always_invoice`` make proration lines (the caller invoices them at once
     for ``always_invoice``); ``none`` makes none. A trial has nothing billed, so nothing is prorated.
+    ``plan_version`` (instead of ``plan_code``): a version chosen earlier, for a scheduled change.
     """
     if proration not in ProrationBehavior.values:
         raise ValidationFailed("Must be create_prorations, always_invoice or none.", field="proration")
-    if plan_code is None and quantity is None:
+    if plan_code is None and quantity is None and plan_version is None:
         raise ValidationFailed("Give a new plan, a new quantity, or both.", field="plan")
     if quantity is not None:
         _check_quantity(quantity)
@@ -270,10 +272,10 @@ def subscription_change(
             raise Conflict(
                 f"Subscription {sub.pk} is {sub.status}; it cannot change.", code=ErrorCode.INVALID_STATE
             )
-        new_version = newest_version(plan_code) if plan_code else sub.plan_version
+        new_version = plan_version or (newest_version(plan_code) if plan_code else sub.plan_version)
         if new_version.currency != sub.currency:
             raise ValidationFailed(
-                f"Plan {plan_code!r} is priced in {new_version.currency}; the subscription is in {sub.currency}.",
+                f"Plan {new_version.plan.code!r} is priced in {new_version.currency}; the subscription is in {sub.currency}.",
                 field="plan",
                 code=ErrorCode.CURRENCY_MISMATCH,
             )

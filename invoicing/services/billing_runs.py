@@ -18,15 +18,19 @@ import structlog
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from billing.models import Subscription, SubscriptionStatus
+from billing.services.scheduled_changes import subscriptions_with_due_changes
 from invoicing.models import BillingRun, BillingRunFailure, Invoice, InvoiceStatus
+from invoicing.services.scheduled_changes import merge_results, subscriptions_apply_scheduled
 from invoicing.services.subscription_billing import bill_subscriptions
 
 log = structlog.get_logger(__name__)
 
+# how far a run's as_of may lie ahead of the wall clock (time zones, a run at the end of a day)
+FUTURE_BILLING_LIMIT = timedelta(hours=24)
 LIVE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
@@ -35,15 +39,27 @@ def chunk_size() -> int:
 
 
 def due_subscriptions(as_of: datetime):  # type: ignore[no-untyped-def]
-    return Subscription.objects.filter(status__in=LIVE, current_period_end__lte=as_of)
+    return Subscription.objects.filter(status__in=LIVE).filter(
+        Q(current_period_end__lte=as_of) | Q(pk__in=subscriptions_with_due_changes(as_of))
+    )
 
 
 def billing_run_create(*, as_of: datetime, user: Any = None) -> BillingRun:
-    """Record a run; ``billing_run_execute`` (or the Celery task) does the work."""
-    if as_of.tzinfo is None:
-        from config.errors import ValidationFailed
+    """Record a run; ``billing_run_execute`` (or the Celery task) does the work.
 
+    A run may not bill ahead of the wall clock by more than a day (API.md): that would issue invoices for
+    periods that have not ended. ``RATECARD_ALLOW_FUTURE_BILLING`` lifts the bound (tests, demos, backtests).
+    """
+    from config.errors import ValidationFailed
+
+    if as_of.tzinfo is None:
         raise ValidationFailed("as_of must carry a UTC offset.", field="as_of")
+    if not settings.RATECARD_ALLOW_FUTURE_BILLING and as_of > timezone.now() + FUTURE_BILLING_LIMIT:
+        raise ValidationFailed(
+            f"as_of {as_of.isoformat()} is more than 24 hours ahead of the clock; billing runs bill what has "
+            "ended (set RATECARD_ALLOW_FUTURE_BILLING=true for tests, demos and backtests).",
+            field="as_of",
+        )
     return BillingRun.objects.create(
         as_of=as_of, created_by=user if getattr(user, "is_authenticated", False) else None
     )
@@ -83,6 +99,7 @@ def billing_run_chunk(*, run_id: int, subscription_ids: list[int]) -> dict[str, 
     """Bill one chunk in one transaction; subscriptions another worker holds are skipped (it bills them)."""
     run = BillingRun.objects.get(pk=run_id)
     with transaction.atomic():
+        early = subscriptions_apply_scheduled(subscription_ids=subscription_ids, as_of=run.as_of, run=run)
         locked = (
             Subscription.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("customer", "plan_version", "plan_version__plan", "coupon")
@@ -90,7 +107,7 @@ def billing_run_chunk(*, run_id: int, subscription_ids: list[int]) -> dict[str, 
             .order_by("id")
         )
         subs = list(locked)
-        result = bill_subscriptions(subs=subs, as_of=run.as_of, run=run)
+        result = merge_results(early, bill_subscriptions(subs=subs, as_of=run.as_of, run=run))
         BillingRunFailure.objects.bulk_create(
             BillingRunFailure(run=run, subscription_id=s, customer_id=c, error=e[:2000])
             for s, c, e in result.failures

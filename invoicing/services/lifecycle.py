@@ -1,5 +1,5 @@
 """Subscription lifecycle across both apps, each in one transaction: subscribe and bill the first fees,
-change or cancel after billing what ended before ``at``, and invoice prorations at once when asked.
+change or cancel in the current period (or schedule it for later), and invoice prorations at once when asked.
 The API and the admin call these; billing.services.subscriptions does the subscription side.
 """
 
@@ -13,11 +13,17 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import Customer
-from billing.models import BillingTiming, PendingLine, Subscription, SubscriptionStatus
+from billing.models import BillingTiming, PendingLine, PlanVersion, Subscription, SubscriptionStatus
 from billing.pricing import Period, proration_fraction
 from billing.services import subscriptions as subs_service
 from billing.services.charges import one_off_charge_create
 from billing.services.entitlements import entitlements_invalidate
+from billing.services.scheduled_changes import (
+    is_after_current_period,
+    scheduled_cancel_create,
+    scheduled_change_create,
+    scheduled_changes_drop_for_cancel,
+)
 from billing.services.subscription_periods import full_period_fraction
 from billing.services.subscriptions import (
     LIVE_STATUSES,
@@ -33,7 +39,6 @@ from invoicing.services.drafts import LineDraft
 from invoicing.services.subscription_billing import (
     BillResult,
     InvoicePlan,
-    bill_subscriptions,
     group_key_for,
     subscriptions_discounted,
     write_invoice_plans,
@@ -111,12 +116,6 @@ def bill_initial(*, sub: Subscription) -> Invoice | None:
     )
 
 
-def catch_up(*, sub_id: int, at: datetime) -> BillResult:
-    """Bill every boundary of the subscription up to ``at`` (what a billing run at ``at`` would do)."""
-    sub = _lock(sub_id)
-    return bill_subscriptions(subs=[sub], as_of=at)
-
-
 def subscribe(
     *,
     customer: Customer,
@@ -190,86 +189,126 @@ def change(
     quantity: Decimal | None = None,
     user: Any = None,
 ) -> tuple[Subscription, Invoice | None]:
-    """Change plan or seats; ``always_invoice`` puts the prorations on an invoice now."""
+    """Change plan or seats; ``always_invoice`` puts the prorations on an invoice now.
+
+    ``at`` after the current period is scheduled: nothing is billed now; the billing run that reaches it
+    applies it (invoicing.services.scheduled_changes), so no period is billed before a run bills it.
+    """
+    asked: dict[str, Any] = {
+        "subscription_id": subscription_id,
+        "proration": proration,
+        "plan_code": plan_code,
+        "quantity": quantity,
+        "user": user,
+    }
     with transaction.atomic():
-        period_start = None
-        if at != PERIOD_END:
+        if at != PERIOD_END and is_after_current_period(_lock(subscription_id), at):
             assert isinstance(at, datetime)
-            catch_up(sub_id=subscription_id, at=at)
-            period_start = _lock(subscription_id).current_period_start  # the period its credits are for
-        sub, change_row = subs_service.subscription_change(
-            subscription_id=subscription_id,
-            at=at,
-            proration=proration,
-            plan_code=plan_code,
-            quantity=quantity,
-            user=user,
+            scheduled_change_create(at=at, **asked)
+            return _lock(subscription_id), None
+        return change_now(at=at, **asked)
+
+
+def change_now(
+    *,
+    subscription_id: int,
+    at: datetime | Literal["period_end"],
+    proration: str,
+    plan_code: str | None = None,
+    quantity: Decimal | None = None,
+    plan_version: PlanVersion | None = None,
+    user: Any = None,
+) -> tuple[Subscription, Invoice | None]:
+    """Change at ``at`` in the current period (or at its end); call inside ``transaction.atomic``."""
+    period_start = _lock(subscription_id).current_period_start  # the period its credits are for
+    sub, change_row = subs_service.subscription_change(
+        subscription_id=subscription_id,
+        at=at,
+        proration=proration,
+        plan_code=plan_code,
+        quantity=quantity,
+        plan_version=plan_version,
+        user=user,
+    )
+    invoice = None
+    if PendingLine.objects.filter(change=change_row, invoice_now=True, invoiced_at__isnull=True).exists():
+        sub = _lock(sub.pk)
+        invoice = _invoice_pending_now(
+            sub=sub,
+            at=change_row.effective_at,
+            reason=f"change-{change_row.pk}",
+            extra=[],
+            credits_for_period=period_start if at != PERIOD_END else None,
         )
-        invoice = None
-        if PendingLine.objects.filter(change=change_row, invoice_now=True, invoiced_at__isnull=True).exists():
-            sub = _lock(sub.pk)
-            invoice = _invoice_pending_now(
-                sub=sub,
-                at=change_row.effective_at,
-                reason=f"change-{change_row.pk}",
-                extra=[],
-                credits_for_period=period_start,
-            )
-        _forget_entitlements(sub.customer_id)
+    _forget_entitlements(sub.customer_id)
     return sub, invoice
 
 
 def cancel(
     *, subscription_id: int, at: datetime | Literal["period_end"], user: Any = None
 ) -> tuple[Subscription, Invoice | None]:
-    """Cancel at period end, or at ``at`` with a final invoice: usage up to ``at`` and the unused fees credited."""
+    """Cancel at period end, or at ``at`` with a final invoice: usage up to ``at`` and the unused fees credited.
+
+    ``at`` after the current period is scheduled and applied by the billing run that reaches it. Any
+    cancel drops the change scheduled for the subscription.
+    """
     with transaction.atomic():
         if at == PERIOD_END:
+            _lock(subscription_id)
+            scheduled_changes_drop_for_cancel(subscription_id=subscription_id)
             sub, _ = subs_service.subscription_cancel(subscription_id=subscription_id, at=at, user=user)
             return sub, None
         assert isinstance(at, datetime)
-        catch_up(sub_id=subscription_id, at=at)
-        before = _lock(subscription_id)
-        period = Period(before.current_period_start, before.current_period_end)
-        was_trial = before.status == SubscriptionStatus.TRIALING
-        sub, _ = subs_service.subscription_cancel(subscription_id=subscription_id, at=at, user=user)
-        sub = _lock(sub.pk)
-        extra: list[LineDraft] = []
-        if not was_trial and at > period.start:
-            used = Period(period.start, at)
-            prices = prices_of(sub.plan_version)
-            usage = usage_quantities(
-                queries=rating.usage_queries(customer_id=sub.customer_id, prices=prices, period=used)
-            )
-            extra = rating.arrears_lines(
-                prices=[p for p in prices if p.metric_id is not None],
+        if is_after_current_period(_lock(subscription_id), at):
+            scheduled_cancel_create(subscription_id=subscription_id, at=at, user=user)
+            return _lock(subscription_id), None
+        return cancel_now(subscription_id=subscription_id, at=at, user=user)
+
+
+def cancel_now(
+    *, subscription_id: int, at: datetime, user: Any = None
+) -> tuple[Subscription, Invoice | None]:
+    """Cancel at ``at`` in the current period with a final invoice; call inside ``transaction.atomic``."""
+    before = _lock(subscription_id)
+    period = Period(before.current_period_start, before.current_period_end)
+    was_trial = before.status == SubscriptionStatus.TRIALING
+    sub, _ = subs_service.subscription_cancel(subscription_id=subscription_id, at=at, user=user)
+    scheduled_changes_drop_for_cancel(subscription_id=subscription_id)
+    sub = _lock(sub.pk)
+    extra: list[LineDraft] = []
+    if not was_trial and at > period.start:
+        used = Period(period.start, at)
+        prices = prices_of(sub.plan_version)
+        usage = usage_quantities(
+            queries=rating.usage_queries(customer_id=sub.customer_id, prices=prices, period=used)
+        )
+        extra = rating.arrears_lines(
+            prices=[p for p in prices if p.metric_id is not None],
+            plan_name=sub.plan_version.name,
+            seats=sub.quantity,
+            currency=sub.currency,
+            period=used,
+            sub_id=sub.pk,
+            customer_id=sub.customer_id,
+            usage=usage,
+        )
+        arrears_fees = [p for p in prices if p.metric_id is None and p.billing == BillingTiming.IN_ARREARS]
+        if arrears_fees:
+            fraction = proration_fraction(period.start, period.end, period.start, at)
+            for price, rated in rating.fee_lines(
+                prices=arrears_fees,
                 plan_name=sub.plan_version.name,
                 seats=sub.quantity,
                 currency=sub.currency,
                 period=used,
-                sub_id=sub.pk,
-                customer_id=sub.customer_id,
-                usage=usage,
-            )
-            arrears_fees = [
-                p for p in prices if p.metric_id is None and p.billing == BillingTiming.IN_ARREARS
-            ]
-            if arrears_fees:
-                fraction = proration_fraction(period.start, period.end, period.start, at)
-                for price, rated in rating.fee_lines(
-                    prices=arrears_fees,
-                    plan_name=sub.plan_version.name,
-                    seats=sub.quantity,
-                    currency=sub.currency,
-                    period=used,
-                    fraction=fraction,
-                    timing=BillingTiming.IN_ARREARS,
-                ):
-                    extra.append(rating.fee_draft(price, rated, used, sub.pk))
-        invoice = _invoice_pending_now(
-            sub=sub, at=at, reason="cancel", extra=extra, final=True, credits_for_period=period.start
-        )
-        _forget_entitlements(sub.customer_id)
+                fraction=fraction,
+                timing=BillingTiming.IN_ARREARS,
+            ):
+                extra.append(rating.fee_draft(price, rated, used, sub.pk))
+    invoice = _invoice_pending_now(
+        sub=sub, at=at, reason="cancel", extra=extra, final=True, credits_for_period=period.start
+    )
+    _forget_entitlements(sub.customer_id)
     return sub, invoice
 
 

@@ -3,21 +3,26 @@
 For each live subscription, the boundary at the end of its current period: usage so far in arrears, the
 next period's fees in advance (after changes scheduled for that boundary), pending prorations and
 one-off charges, the coupon's discount, tax per line and the customer's credit balance. Nothing is
-written: the subscriptions are fresh copies whose state moves only in memory.
+written: the subscriptions are fresh copies whose state moves only in memory, and a change scheduled
+before the billing date is applied inside a savepoint that is rolled back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+
+from django.db import transaction
 
 from accounts.models import Customer
 from billing.models import Subscription
 from billing.pricing import InvoiceTotals, LineAmounts, invoice_totals, line_tax
+from billing.services.scheduled_changes import scheduled_changes_due
 from billing.services.subscriptions import LIVE_STATUSES
 from invoicing.models import LineKind
 from invoicing.services.drafts import LineDraft, customer_credit_balance
+from invoicing.services.scheduled_changes import subscriptions_apply_scheduled
 from invoicing.services.subscription_billing import compute_billing
 
 
@@ -46,21 +51,35 @@ class InvoicePreview:
         return max(ends) if ends else None
 
 
-def upcoming_invoice(*, customer: Customer) -> InvoicePreview:
-    """Preview the customer's next invoice (the earliest upcoming billing date of its subscriptions)."""
-    subs = list(
+def _live_subscriptions(customer: Customer) -> list[Subscription]:
+    return list(
         Subscription.objects.select_related("customer", "plan_version", "plan_version__plan", "coupon")
         .filter(customer=customer, status__in=LIVE_STATUSES)
         .order_by("current_period_end", "id")
     )
+
+
+def upcoming_invoice(*, customer: Customer) -> InvoicePreview:
+    """Preview the customer's next invoice (the earliest upcoming billing date of its subscriptions)."""
+    subs = _live_subscriptions(customer)
     billing_date = subs[0].current_period_end if subs else None
     drafts: list[LineDraft] = []
     if billing_date is not None:
-        # all at once, as the billing run will: the customer's one-off charges land once
-        due = [sub for sub in subs if sub.current_period_end == billing_date]
-        computed = compute_billing(subs=due, as_of=billing_date, lock_pending=False)
-        for plan in computed.plans.values():
-            drafts += plan.lines
+        ids = [sub.pk for sub in subs]
+        before = billing_date - timedelta(microseconds=1)
+        with transaction.atomic():
+            point = transaction.savepoint()
+            if scheduled_changes_due(subscription_ids=ids, as_of=before):
+                # a change scheduled inside the current period is applied before that billing date: apply
+                # it here and roll it back, so the preview bills the new plan (and its prorations) once
+                subscriptions_apply_scheduled(subscription_ids=ids, as_of=before)
+                subs = _live_subscriptions(customer)
+            # all at once, as the billing run will: the customer's one-off charges land once
+            due = [sub for sub in subs if sub.current_period_end == billing_date]
+            computed = compute_billing(subs=due, as_of=billing_date, lock_pending=False)
+            for plan in computed.plans.values():
+                drafts += plan.lines
+            transaction.savepoint_rollback(point)
     rate = Decimal(customer.tax_rate_percent)
     lines = [
         PreviewLine(draft=d, tax=line_tax(amount=d.amount, rate_percent=rate, currency=customer.currency))

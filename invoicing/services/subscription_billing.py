@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import InvoiceGrouping
 from billing.models import PendingLine, PlanVersion, Price, Subscription, SubscriptionChange
 from billing.pricing import LineAmounts, Period, invoice_totals, line_tax
+from billing.services.scheduled_changes import billing_horizons
 from billing.services.subscription_periods import full_period_fraction
 from billing.services.usage import UsageQuery, usage_quantities
 from config.bulk import bulk_update_rows
@@ -186,10 +187,15 @@ def compute_billing(*, subs: list[Subscription], as_of: datetime, lock_pending: 
 
     planned: dict[int, list[Boundary]] = {}
     states = {}
+    horizons = billing_horizons(sub_ids)  # never bill past a scheduled change before it is applied
     for sub in subs:
         try:
             boundaries, state = plan_boundaries(
-                sub=sub, customer=sub.customer, as_of=as_of, scheduled=scheduled[sub.pk], versions=versions
+                sub=sub,
+                customer=sub.customer,
+                as_of=min(as_of, horizons.get(sub.pk, as_of)),
+                scheduled=scheduled[sub.pk],
+                versions=versions,
             )
         except Exception as exc:  # one subscription's bad data must not stop the others
             result.failures.append((sub.pk, sub.customer_id, f"{exc.__class__.__name__}: {exc}"))

@@ -133,6 +133,27 @@ def test_a_scheduled_cancellation_shows_as_scheduled(client: Client, support_use
     assert "cancels at period end" in content
 
 
+def test_a_change_and_a_cancel_scheduled_after_the_period_show_as_scheduled(
+    client: Client, support_user: User
+) -> None:
+    make_team_plan()
+    sub = subscribe(make_berlin_customer())
+    march = datetime(2026, 3, 10, tzinfo=BERLIN)
+    lifecycle.change(subscription_id=sub.pk, at=march, proration="create_prorations", quantity=Decimal(12))
+    lifecycle.cancel(subscription_id=sub.pk, at=datetime(2026, 4, 20, tzinfo=BERLIN))
+    content = page(client, support_user, sub)
+    # the cancel drops the change: only the cancel waits
+    assert "to the same plan" not in content
+    assert "Cancellation</strong> <em>(scheduled)</em>" in content
+    assert "2026-04-20" in content
+
+    sub2 = subscribe(make_berlin_customer("cus_two", "Two"))
+    lifecycle.change(subscription_id=sub2.pk, at=march, proration="create_prorations", quantity=Decimal(12))
+    content = page(client, support_user, sub2)
+    assert "Seat change</strong> <em>(scheduled)</em>" in content
+    assert "to the same plan, 12 seats (Prorate on the next invoice)" in content
+
+
 def test_the_subscription_page_shows_items_and_pending_lines(client: Client, finance_user: User) -> None:
     make_team_plan()
     sub = subscribe(make_berlin_customer())

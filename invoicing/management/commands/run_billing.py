@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
+from config.errors import RatecardError
 from invoicing.services.billing_runs import billing_run_create, billing_run_execute
 
 
@@ -20,7 +21,11 @@ class Command(BaseCommand):
         as_of = parse_datetime(options["as_of"])
         if as_of is None or as_of.tzinfo is None:
             raise CommandError("--as-of must be an ISO 8601 time with an offset, e.g. 2026-02-01T00:00:00Z")
-        run = billing_run_execute(run_id=billing_run_create(as_of=as_of).pk)
+        try:
+            created = billing_run_create(as_of=as_of)
+        except RatecardError as exc:
+            raise CommandError(f"--as-of: {exc.message}") from exc
+        run = billing_run_execute(run_id=created.pk)
         self.stdout.write(
             f"Billing run #{run.pk} as of {run.as_of.isoformat()}: {run.status}; "
             f"{run.subscriptions_billed} of {run.subscriptions_due} subscriptions billed, "
