@@ -222,7 +222,6 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
     ):
         # the ledger's negative sum is credit the customer holds
         balances[(row["customer_id"], row["currency"])] = max(-Decimal(row["total"]), ZERO)
-    numbers = document_numbers(kind=INVOICE_PREFIX, year=document_year(at), count=len(invoices))
     seller = seller_snapshot()
     now = timezone.now()
     lines: dict[int, list[tuple[Decimal, Decimal, str]]] = {invoice.pk: [] for invoice in invoices}
@@ -230,8 +229,7 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
         "invoice_id", "amount", "tax", "kind"
     ):
         lines[invoice_id].append((amount, tax, kind))
-    entries: list[BalanceTransaction] = []
-    for invoice, number in zip(invoices, numbers, strict=True):
+    for invoice in invoices:
         customer = customers[invoice.customer_id]
         currency = invoice.currency
         key = (customer.pk, currency)
@@ -242,11 +240,9 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
             # a credit invoice: its negative total becomes credit on the customer's balance
             invoice.credits_applied = total
             invoice.amount_due = round_amount(total - total - Decimal(invoice.amount_paid), currency)
-        credits_applied = Decimal(invoice.credits_applied)
-        balances[key] = balance - credits_applied  # a second invoice of this customer sees what is left
+        balances[key] = balance - Decimal(invoice.credits_applied)  # the next invoice sees what is left
         invoice.customer = customer
         invoice.updated_at = now  # auto_now does not apply to bulk updates
-        invoice.number = number
         invoice.issued_at = at
         invoice.due_at = at + timedelta(days=invoice.net_terms_days)
         invoice.customer_snapshot = customer_snapshot(customer)
@@ -256,11 +252,18 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
             invoice.paid_at = at
         else:
             invoice.status = InvoiceStatus.OPEN
+    # the numbers last: the sequence row stays locked from here to the commit, so only the writes below
+    # (a few statements for the whole batch) wait on it
+    numbers = document_numbers(kind=INVOICE_PREFIX, year=document_year(at), count=len(invoices))
+    entries: list[BalanceTransaction] = []
+    for invoice, number in zip(invoices, numbers, strict=True):
+        invoice.number = number
+        credits_applied = Decimal(invoice.credits_applied)
         if credits_applied:
             entries.append(
                 BalanceTransaction(
-                    customer=customer,
-                    currency=currency,
+                    customer=invoice.customer,
+                    currency=invoice.currency,
                     amount=credits_applied,
                     invoice=invoice,
                     description=(
@@ -275,7 +278,7 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
             invoice_id=invoice.pk,
             customer_id=invoice.customer_id,
             number=number,
-            total=str(total),
+            total=str(invoice.total),
             credits_applied=str(credits_applied),
             amount_due=str(invoice.amount_due),
             status=invoice.status,
