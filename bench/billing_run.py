@@ -9,13 +9,18 @@ Run from the repo root: ``.venv/bin/python bench/billing_run.py [--subscriptions
    the count must not grow with the chunk (set-based reads and bulk writes);
 4. starts a Celery worker with 2 processes on Redis, runs one billing run as of 2026-02-01, and prints
    the run's duration, invoices/s and queries per invoice;
-5. finalizes a sample of drafts (numbering, snapshot, PDF) and prints that rate separately.
+5. finalizes every draft the way a billing run does after the review window (``finalize_due_drafts``:
+   batches of numbers, snapshots and credits; no PDF) in this process and prints that rate, with the
+   queries per invoice of a probe batch;
+6. meanwhile the worker renders the PDFs the finalizations queued after each commit; prints how many
+   it stored in ``--pdf-seconds`` and that rate (all of them with ``--pdf-seconds 0``).
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and Redis on 127.0.0.1:6379.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import signal
@@ -23,6 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +40,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 QUEUE = f"ratecard-bench-{uuid.uuid4().hex[:6]}"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 AS_OF = datetime(2026, 2, 1, tzinfo=UTC)
+FINALIZE_AT = AS_OF + timedelta(days=3)  # the drafts' review window (72 hours) has passed
 
 
 def prepare_database() -> None:
@@ -150,17 +157,10 @@ def probe_queries(first: int, sizes: tuple[int, ...]) -> list[tuple[int, int]]:
     return out
 
 
-def run_with_worker(workers: int) -> tuple[float, int, int, int]:
-    from invoicing.models import BillingRun
-    from invoicing.services.billing_runs import billing_run_create
-    from invoicing.tasks import run_billing
-
-    env = {
-        **os.environ,
-        "RATECARD_CELERY_QUEUE": QUEUE,
-        "RATECARD_AUTO_FINALIZE": "false",
-        "LOG_LEVEL": "WARNING",
-    }
+@contextlib.contextmanager
+def celery_worker(workers: int) -> Iterator[None]:
+    """A Celery worker on this benchmark's own queue, stopped (and its queue dropped) on exit."""
+    env = {**os.environ, "RATECARD_AUTO_FINALIZE": "false", "LOG_LEVEL": "WARNING"}
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -187,38 +187,97 @@ def run_with_worker(workers: int) -> tuple[float, int, int, int]:
     )
     try:
         time.sleep(3)  # let the worker connect before the clock starts
-        run = billing_run_create(as_of=AS_OF)
-        began = time.monotonic()
-        run_billing.apply_async((run.pk,), queue=QUEUE)
-        while True:
-            run.refresh_from_db()
-            if run.status in (
-                BillingRun.Status.COMPLETED,
-                BillingRun.Status.COMPLETED_WITH_FAILURES,
-                BillingRun.Status.FAILED,
-            ):
-                break
-            if time.monotonic() - began > 600:
-                raise SystemExit("billing run did not finish in 10 minutes")
-            time.sleep(0.05)
-        elapsed = time.monotonic() - began
-        return elapsed, run.invoices_created, run.subscriptions_billed, run.failures_count
+        yield
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
+        worker.wait(timeout=60)
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).delete(QUEUE)  # PDF tasks left when we stopped waiting
 
 
-def finalize_sample(count: int) -> float:
+def billing_run() -> tuple[float, int, int, int, int]:
+    """One billing run on the worker, drafts only (the worker's RATECARD_AUTO_FINALIZE is off)."""
+    from invoicing.models import BillingRun
+    from invoicing.services.billing_runs import billing_run_create
+    from invoicing.tasks import run_billing
+
+    run = billing_run_create(as_of=AS_OF)
+    began = time.monotonic()
+    run_billing.apply_async((run.pk,), queue=QUEUE)
+    while True:
+        run.refresh_from_db()
+        if run.status in (
+            BillingRun.Status.COMPLETED,
+            BillingRun.Status.COMPLETED_WITH_FAILURES,
+            BillingRun.Status.FAILED,
+        ):
+            break
+        if time.monotonic() - began > 600:
+            raise SystemExit("billing run did not finish in 10 minutes")
+        time.sleep(0.05)
+    elapsed = time.monotonic() - began
+    return elapsed, run.invoices_created, run.subscriptions_billed, run.failures_count, run.pk
+
+
+def finalize_probe(run_id: int, count: int) -> int:
+    """Finalize ``count`` drafts of the probe run in one batch; return the queries it took."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     from invoicing.models import Invoice, InvoiceStatus
-    from invoicing.services.finalization import invoice_finalize
+    from invoicing.services.finalization import invoices_finalize
 
     ids = list(
-        Invoice.objects.filter(status=InvoiceStatus.DRAFT).order_by("id").values_list("id", flat=True)[:count]
+        Invoice.objects.filter(status=InvoiceStatus.DRAFT, billing_run_id=run_id)
+        .order_by("id")
+        .values_list("id", flat=True)[:count]
     )
+    with CaptureQueriesContext(connection) as ctx:
+        invoices_finalize(invoice_ids=ids, at=FINALIZE_AT)
+    return len(ctx.captured_queries)
+
+
+def finalize_all() -> tuple[int, float]:
+    """What a billing run does after the review window: every due draft, in batches (no PDF)."""
+    from invoicing.services.billing_runs import finalize_due_drafts
+
     began = time.monotonic()
-    for invoice_id in ids:
-        invoice_finalize(invoice_id=invoice_id, at=AS_OF + timedelta(days=3))
-    return len(ids) / (time.monotonic() - began)
+    done = finalize_due_drafts(as_of=FINALIZE_AT)
+    return done, time.monotonic() - began
+
+
+def pdf_cpu_seconds(sample: int) -> float:
+    """CPU seconds one PDF render takes in this process (the worker's cost without the machine's load)."""
+    from invoicing.models import Invoice, InvoiceStatus
+    from invoicing.services.pdf import invoice_pdf
+
+    invoices = list(
+        Invoice.objects.exclude(status=InvoiceStatus.DRAFT)
+        .select_related("customer")
+        .order_by("-id")[: sample + 1]
+    )
+    invoice_pdf(invoice=invoices.pop())  # the first render loads fonts and WeasyPrint
+    began = time.process_time()
+    for invoice in invoices:
+        invoice_pdf(invoice=invoice)
+    return (time.process_time() - began) / max(len(invoices), 1)
+
+
+def load() -> str:
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
+def wait_for_pdfs(target: int, since: float, seconds: float) -> tuple[int, float]:
+    """Documents the worker stored since ``since`` (monotonic), waiting up to ``seconds`` (0: all)."""
+    from invoicing.models import InvoiceDocument
+
+    while True:
+        stored = InvoiceDocument.objects.count()
+        elapsed = time.monotonic() - since
+        if stored >= target or (seconds and elapsed >= seconds) or elapsed > 3600:
+            return stored, elapsed
+        time.sleep(0.5)
 
 
 def main() -> None:
@@ -226,7 +285,10 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=10_000)
     parser.add_argument("--events", type=int, default=5, help="usage events per customer")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
-    parser.add_argument("--finalize-sample", type=int, default=100)
+    parser.add_argument("--finalize-probe", type=int, default=100, help="drafts in the query-count probe")
+    parser.add_argument(
+        "--pdf-seconds", type=float, default=120, help="how long to watch the PDF rendering (0: until all)"
+    )
     args = parser.parse_args()
 
     os.environ.update(
@@ -234,6 +296,7 @@ def main() -> None:
         REDIS_URL=REDIS_URL,
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="config.settings",
+        RATECARD_CELERY_QUEUE=QUEUE,  # the PDF tasks finalization queues go to this benchmark's worker
     )
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
@@ -255,18 +318,48 @@ def main() -> None:
         print(
             f"probe chunk of {size:>4} subscriptions: {queries} queries ({queries / size:.2f} per subscription)"
         )
-    elapsed, invoices, billed, failures = run_with_worker(args.workers)
-    print(
-        f"billing run: {billed:,} subscriptions, {invoices:,} invoices in {elapsed:.2f} s "
-        f"with {args.workers} worker processes = {invoices / elapsed:,.0f} invoices/s ({failures} failures)"
-    )
     chunk = int(os.environ.get("RATECARD_BILLING_CHUNK_SIZE", "500"))
     per_chunk = max(q for _, q in sizes)
     print(f"queries per invoice at chunks of {chunk}: about {per_chunk / chunk:.3f} ({per_chunk} per chunk)")
-    if args.finalize_sample:
+    with celery_worker(args.workers):
+        elapsed, invoices, billed, failures, _ = billing_run()
         print(
-            f"finalization (number, snapshot, PDF): {finalize_sample(args.finalize_sample):.1f} invoices/s on one process"
+            f"billing run: {billed:,} subscriptions, {invoices:,} invoices in {elapsed:.2f} s "
+            f"with {args.workers} worker processes = {invoices / elapsed:,.0f} invoices/s ({failures} failures)"
         )
+        from invoicing.models import BillingRun, Invoice, InvoiceStatus
+
+        probe_run = BillingRun.objects.order_by("id").values_list("id", flat=True).first()
+        if args.finalize_probe and probe_run is not None:
+            queries = finalize_probe(probe_run, args.finalize_probe)
+            print(
+                f"finalization probe: {args.finalize_probe} drafts in one batch took {queries} queries "
+                f"({queries / args.finalize_probe:.2f} per invoice)"
+            )
+        began = time.monotonic()
+        finalized, took = finalize_all()
+        print(
+            f"finalization (number, snapshot, credits; no PDF): {finalized:,} invoices in {took:.2f} s "
+            f"= {finalized / took:,.0f} invoices/s on one process (goal: 500/s; {load()})"
+        )
+        target = Invoice.objects.exclude(status=InvoiceStatus.DRAFT).count()
+        stored, watched = wait_for_pdfs(target, began, args.pdf_seconds)
+        rate = stored / watched
+        print(
+            f"PDF rendering after commit: {stored:,} of {target:,} stored in {watched:.1f} s by {args.workers} "
+            f"worker processes = {rate:.1f} PDFs/s"
+            + (
+                f" (all of them would take about {target / rate / 60:.0f} min)"
+                if stored < target and rate
+                else ""
+            )
+            + f"; {load()}"
+        )
+    cpu = pdf_cpu_seconds(5)
+    print(
+        f"one PDF takes {cpu:.3f} s of CPU: {args.workers} worker processes on otherwise idle cores would "
+        f"render about {args.workers / cpu:.0f} PDFs/s"
+    )
 
 
 if __name__ == "__main__":

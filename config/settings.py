@@ -13,6 +13,7 @@ import dj_database_url
 import django_stubs_ext
 
 from config.logging import build_logging
+from config.mail import mail_settings
 
 # Lets admin and generic classes be subscripted at runtime (ModelAdmin[Customer]) for type checking.
 django_stubs_ext.monkeypatch()
@@ -142,6 +143,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "billing-run-hourly": {"task": "invoicing.tasks.scheduled_billing_run", "schedule": 3600.0},
     "dunning-hourly": {"task": "invoicing.tasks.scheduled_dunning", "schedule": 3600.0},
+    "email-outbox-every-minute": {"task": "invoicing.tasks.email_outbox_sweep", "schedule": 60.0},
     "usage-partitions-daily": {"task": "billing.tasks.usage_partitions_ensure_task", "schedule": 86400.0},
 }
 
@@ -210,6 +212,22 @@ RATECARD_SELLER = {
     "address": os.environ.get("RATECARD_SELLER_ADDRESS", "100 Relay Street, San Francisco, CA 94105, USA"),
     "email": os.environ.get("RATECARD_SELLER_EMAIL", "billing@meshwork.example"),
 }
+
+# --- E-mail (config/mail.py: EMAIL_URL or EMAIL_HOST...; the console by default) --------------------
+_MAIL = mail_settings(os.environ)
+EMAIL_BACKEND = _MAIL.backend
+EMAIL_HOST = _MAIL.host
+EMAIL_PORT = _MAIL.port
+EMAIL_HOST_USER = _MAIL.user
+EMAIL_HOST_PASSWORD = _MAIL.password
+EMAIL_USE_TLS = _MAIL.use_tls
+EMAIL_USE_SSL = _MAIL.use_ssl
+EMAIL_TIMEOUT = _MAIL.timeout
+if _MAIL.file_path:
+    EMAIL_FILE_PATH = _MAIL.file_path
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or RATECARD_SELLER["email"]
+# an e-mail whose sending fails is retried with backoff (1, 2, 4... minutes) this many times in all
+RATECARD_EMAIL_MAX_ATTEMPTS = int(os.environ.get("RATECARD_EMAIL_MAX_ATTEMPTS", "6"))
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "console")

@@ -49,7 +49,7 @@ from invoicing.models import (
 from invoicing.services.credit_notes import credit_note_create, invoice_creditable
 from invoicing.services.documents import invoice_send
 from invoicing.services.finalization import invoice_finalize, invoice_mark_uncollectible, invoice_void
-from invoicing.services.pdf import invoice_pdf_bytes
+from invoicing.services.invoice_documents import invoice_pdf_bytes
 
 log = structlog.get_logger(__name__)
 
@@ -449,7 +449,6 @@ class InvoiceAdmin(HistoryAdmin):
 
     def pdf_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         invoice = self._invoice(request, object_id)
-        invoice = Invoice.objects.select_related("customer").get(pk=invoice.pk)  # with the PDF bytes
         response = HttpResponse(invoice_pdf_bytes(invoice=invoice), content_type="application/pdf")
         name = invoice.number or f"draft-{invoice.pk}"
         response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
@@ -517,7 +516,7 @@ class InvoiceAdmin(HistoryAdmin):
             question="E-mail this invoice's PDF to the customer and its invoice contacts again?",
             confirm_label="Yes, send it",
             call=lambda inv: invoice_send(invoice_id=inv.pk, user=request.user),
-            done="Sent {count} invoice(s).",
+            done="Queued {count} e-mail(s): they leave after this page is saved (see E-mails).",
         )
 
     def credit_note_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
@@ -652,7 +651,7 @@ class InvoiceAdmin(HistoryAdmin):
             question="E-mail these invoices' PDFs to their customers and invoice contacts again?",
             confirm_label="Yes, send them",
             call=lambda inv: invoice_send(invoice_id=inv.pk, user=request.user),
-            done="Sent {count} invoice(s).",
+            done="Queued {count} e-mail(s): they leave after this page is saved (see E-mails).",
         )
 
 
@@ -869,3 +868,7 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if response is None:
             return HttpResponseRedirect(admin_url(run))
         return response
+
+
+# the e-mail outbox's screen, in its own module (it uses the helpers above)
+from invoicing import admin_outbox  # noqa: E402, F401

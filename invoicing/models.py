@@ -147,6 +147,8 @@ class Invoice(models.Model):
     customer_snapshot = models.JSONField(default=dict, blank=True, help_text="Billing details as issued.")
     seller_snapshot = models.JSONField(default=dict, blank=True)
     net_terms_days = models.PositiveIntegerField(default=0)
+    # Legacy: PDFs are InvoiceDocument rows now (0003 copied these bytes there). The column stays because
+    # 0002's frozen-invoice trigger guards it; nothing writes it any more.
     pdf = models.BinaryField(null=True, blank=True, editable=False)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     memo = models.TextField(blank=True)
@@ -368,3 +370,7 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.currency} {self.amount} {self.status}"
+
+
+# the documents and e-mails of an invoice live in their own module (imported here so Django finds them)
+from invoicing.document_models import DocumentImmutableError, EmailOutbox, InvoiceDocument  # noqa: E402, F401

@@ -49,3 +49,36 @@ def scheduled_dunning(as_of: str | None = None) -> int:
     from invoicing.services.dunning import dunning_run
 
     return dunning_run(as_of=datetime.fromisoformat(as_of) if as_of else timezone.now())
+
+
+@shared_task(acks_late=True)
+def render_invoice_documents(invoice_ids: list[int]) -> int:
+    """After a finalization, payment or void commits: store each invoice's current PDF (once)."""
+    from invoicing.services.invoice_documents import invoice_documents_render
+
+    return invoice_documents_render(invoice_ids=invoice_ids)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def send_email(self: Any, outbox_id: int) -> str:
+    """Send one outbox row; a failed attempt is retried with the row's backoff (the row counts them)."""
+    from invoicing.services.email_outbox import email_deliver
+
+    row = email_deliver(outbox_id=outbox_id)
+    if row is None:
+        return "skipped"
+    if row.next_attempt_at is not None and not self.request.is_eager:
+        # eager (the demo, tests): no retry in the caller's request; the beat sweep retries instead
+        raise self.retry(countdown=max((row.next_attempt_at - timezone.now()).total_seconds(), 1))
+    return str(row.status)
+
+
+@shared_task
+def email_outbox_sweep() -> int:
+    """Celery beat: send the pending e-mails whose next attempt is due (retries, lost messages)."""
+    from invoicing.services.email_outbox import email_outbox_due
+
+    due = email_outbox_due()
+    for outbox_id in due:
+        send_email.delay(outbox_id)
+    return len(due)

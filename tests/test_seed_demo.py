@@ -55,8 +55,8 @@ def fast_hasher(settings: Any) -> None:
 
 @pytest.fixture
 def no_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Finalization renders each invoice's PDF (WeasyPrint, ~0.2 s); tests/invoicing covers the PDF.
-    monkeypatch.setattr("invoicing.services.finalization.invoice_pdf", lambda **kwargs: b"%PDF-1.7 test")
+    # Each finalized invoice's PDF is rendered after commit (WeasyPrint, ~0.2 s); tests/invoicing covers it.
+    monkeypatch.setattr("invoicing.services.invoice_documents.invoice_pdf", lambda **kwargs: b"%PDF-1.7 test")
 
 
 def counts() -> dict[str, int]:

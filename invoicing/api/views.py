@@ -29,7 +29,7 @@ from invoicing.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus
 from invoicing.services.credit_notes import credit_note_create
 from invoicing.services.documents import invoice_send
 from invoicing.services.finalization import invoice_finalize, invoice_void
-from invoicing.services.pdf import invoice_pdf_bytes
+from invoicing.services.invoice_documents import invoice_pdf_bytes
 
 VIEW = ["invoicing.view_invoice"]
 FINALIZE = ["invoicing.view_invoice", "invoicing.finalize_invoice"]
@@ -144,13 +144,14 @@ class InvoiceVoid(InvoiceAction):
 
 
 class InvoicePdf(InvoicingView):
-    """The PDF: stored bytes for a finalized invoice; a draft is rendered now, marked DRAFT."""
+    """The PDF: a finalized invoice's stored document (stamped once paid or void; rendered and stored
+    now if the task has not done it yet); a draft is rendered now, marked DRAFT."""
 
     required_permissions = {"GET": VIEW}
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request: Request, invoice_id: int) -> HttpResponse:
-        invoice = Invoice.objects.select_related("customer").filter(pk=invoice_id).first()
+        invoice = Invoice.objects.select_related("customer").defer("pdf").filter(pk=invoice_id).first()
         if invoice is None:
             raise NotFound(f"No invoice with id {invoice_id}.", field="id")
         name = invoice.number or f"draft-{invoice.pk}"
@@ -160,23 +161,42 @@ class InvoicePdf(InvoicingView):
 
 
 class InvoiceResend(InvoicingView):
-    """E-mail the PDF to the customer and its invoice contacts again (support may do it)."""
+    """E-mail the PDF to the customer and its invoice contacts again (support may do it).
+
+    202: the e-mail is queued (an outbox row) and leaves after commit; a mail server that is down
+    leaves the row pending and retried, never an error here. Each call is one more e-mail.
+    """
 
     required_permissions = {"POST": ["invoicing.view_invoice", "invoicing.resend_invoice"]}
 
     @extend_schema(
         request=None,
-        responses=OpenApiResponse(
-            inline_serializer(
-                "InvoiceResent", {"sent_to": serializers.ListField(child=serializers.EmailField())}
+        responses={
+            202: OpenApiResponse(
+                inline_serializer(
+                    "InvoiceResent",
+                    {
+                        "sent_to": serializers.ListField(child=serializers.EmailField()),
+                        "email": inline_serializer(
+                            "InvoiceEmail",
+                            {
+                                "id": serializers.IntegerField(),
+                                "status": serializers.ChoiceField(choices=["pending", "sent", "failed"]),
+                            },
+                        ),
+                    },
+                )
             )
-        ),
+        },
     )
     @idempotent_write
     def post(self, request: Request, invoice_id: int) -> Response:
         invoice_or_404(invoice_id)
-        sent_to = invoice_send(invoice_id=invoice_id, user=request.user)
-        return Response({"sent_to": sent_to})
+        row = invoice_send(invoice_id=invoice_id, user=request.user)
+        return Response(
+            {"sent_to": list(row.recipients), "email": {"id": row.pk, "status": row.status}},
+            status=status.HTTP_202_ACCEPTED,
+        )
 
 
 def credit_notes_for_api(queryset: QuerySet[CreditNote] | None = None) -> QuerySet[CreditNote]:

@@ -181,7 +181,7 @@ def finalize_due_drafts(*, as_of: datetime) -> int:
     """Finalize every draft whose billing date is a review window (the late-usage grace) before ``as_of``."""
     if not getattr(settings, "RATECARD_AUTO_FINALIZE", True):
         return 0
-    from invoicing.services.finalization import invoice_finalize
+    from invoicing.services.finalization import invoice_finalize, invoices_finalize
     from invoicing.services.subscription_billing import refresh_draft_usage
 
     cutoff = as_of - review_window()
@@ -191,7 +191,19 @@ def finalize_due_drafts(*, as_of: datetime) -> int:
         .values_list("id", flat=True)
     )
     done = 0
-    for invoice_id in ids:
+    retry: list[int] = []
+    size = chunk_size()
+    for start in range(0, len(ids), size):
+        # a batch per transaction: one lock of the number sequence, set-based reads and writes
+        batch = ids[start : start + size]
+        try:
+            done += len(invoices_finalize(invoice_ids=batch, at=as_of))
+        except Exception as exc:  # one bad draft fails its batch: retry it one by one below
+            log.warning(
+                "invoice.batch_finalize_failed", invoices=len(batch), error=f"{exc.__class__.__name__}: {exc}"
+            )
+            retry += batch
+    for invoice_id in retry:
         try:
             with transaction.atomic():
                 refresh_draft_usage(invoice_id=invoice_id)

@@ -6,7 +6,13 @@
 - ``document_number``: the gap-free numbers ``INV-2026-000001`` / ``CN-2026-000001``, taken from a
   ``NumberSequence`` row locked until the caller's transaction ends (a rollback gives the number back,
   so no number is ever skipped).
-- ``invoice_send``: e-mail a finalized invoice's PDF to the customer and its invoice contacts.
+- ``invoice_send``: queue the e-mail of a finalized invoice's PDF to the customer and its invoice
+  contacts (the outbox, ``email_outbox``: sent after commit, a failure never reaches the caller).
+
+What "once" means for sending an invoice: each explicit send (API ``resend``, the admin's "Resend") is
+one new e-mail, the next ``step`` of the invoice's ``invoice`` e-mails; a request repeated with the same
+``Idempotency-Key`` replays the first answer and queues nothing; a transaction that rolls back sends
+nothing; a row is delivered at least once (``email_outbox``).
 """
 
 from __future__ import annotations
@@ -16,14 +22,13 @@ from typing import Any
 
 import structlog
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Customer
 from config.errors import Conflict, ErrorCode, NotFound, ValidationFailed
-from invoicing.models import Invoice, InvoiceStatus, NumberSequence
+from invoicing.models import EmailOutbox, Invoice, InvoiceStatus, NumberSequence
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +68,12 @@ def document_year(at: datetime) -> int:
 
 
 def document_number(*, kind: str, year: int) -> str:
-    """Take the next gap-free number of ``kind`` (``INV``/``CN``) for ``year``: ``INV-2026-000001``.
+    """Take the next gap-free number of ``kind`` (``INV``/``CN``) for ``year``: ``INV-2026-000001``."""
+    return document_numbers(kind=kind, year=year, count=1)[0]
+
+
+def document_numbers(*, kind: str, year: int, count: int) -> list[str]:
+    """Take the next ``count`` gap-free numbers of ``kind`` for ``year``, in order (one row update).
 
     Must run inside the caller's ``transaction.atomic()``: the sequence row stays locked until that
     transaction ends, so concurrent finalizations queue here and a rollback returns the number.
@@ -74,9 +84,25 @@ def document_number(*, kind: str, year: int) -> str:
         raise RuntimeError("document_number must run inside transaction.atomic()")
     NumberSequence.objects.get_or_create(kind=kind, year=year)
     sequence = NumberSequence.objects.select_for_update().get(kind=kind, year=year)
-    NumberSequence.objects.filter(pk=sequence.pk).update(last_value=F("last_value") + 1)
-    value = sequence.last_value + 1
-    return f"{kind}-{year}-{value:0{NUMBER_DIGITS}d}"
+    NumberSequence.objects.filter(pk=sequence.pk).update(last_value=F("last_value") + count)
+    first = sequence.last_value + 1
+    return [f"{kind}-{year}-{value:0{NUMBER_DIGITS}d}" for value in range(first, first + count)]
+
+
+def issued_invoice(*, invoice_id: int, lock: bool = False, hint: str = "") -> Invoice:
+    """The finalized invoice ``invoice_id`` with its customer (locked when ``lock``, e.g. to count its
+    e-mails): ``NotFound`` when there is none, ``Conflict`` (409) for a draft."""
+    queryset = Invoice.objects.select_for_update(of=("self",)) if lock else Invoice.objects.all()
+    invoice = queryset.select_related("customer").defer("pdf").filter(pk=invoice_id).first()
+    if invoice is None:
+        raise NotFound(f"No invoice with id {invoice_id}.", field="invoice")
+    if invoice.status == InvoiceStatus.DRAFT:
+        raise Conflict(
+            f"Invoice {invoice.pk} is a draft{': ' + hint if hint else ''}.",
+            field="invoice",
+            code=ErrorCode.INVALID_STATE,
+        )
+    return invoice
 
 
 # --- sending ----------------------------------------------------------------------------------------
@@ -97,54 +123,52 @@ def invoice_recipients(customer: Customer) -> list[str]:
     return seen
 
 
-def invoice_send(*, invoice_id: int, user: Any = None) -> list[str]:
-    """E-mail the finalized invoice's PDF to its recipients; returns the addresses it went to.
+def invoice_send(*, invoice_id: int, user: Any = None) -> EmailOutbox:
+    """Queue the e-mail of the finalized invoice's PDF to its recipients (the next ``invoice`` step);
+    it leaves after the caller's transaction commits (module docs). Returns the outbox row.
 
-    Drafts are not sent (409: finalize first). Sending is synchronous (django.core.mail); the e-mail
-    backend decides how it leaves (SMTP in production, locmem in tests).
+    Drafts are not sent (409: finalize first); a customer without an address is a 400.
     """
-    from invoicing.services.pdf import invoice_pdf_bytes  # pdf imports this module's helpers
+    from invoicing.services.email_outbox import email_next_step, email_queue
+    from invoicing.services.invoice_documents import document_variant
 
-    invoice = Invoice.objects.select_related("customer").filter(pk=invoice_id).first()
-    if invoice is None:
-        raise NotFound(f"No invoice with id {invoice_id}.", field="invoice")
-    if invoice.status == InvoiceStatus.DRAFT:
-        raise Conflict(
-            f"Invoice {invoice.pk} is a draft: finalize it before sending it.",
-            field="invoice",
-            code=ErrorCode.INVALID_STATE,
+    with transaction.atomic():
+        # the lock makes the step counter safe: two resends at once get steps n and n+1
+        invoice = issued_invoice(invoice_id=invoice_id, lock=True, hint="finalize it before sending it")
+        recipients = invoice_recipients(invoice.customer)
+        if not recipients:
+            raise ValidationFailed(
+                f"Customer {invoice.customer.external_id} has no e-mail address nor a contact that receives "
+                "invoices.",
+                field="customer",
+            )
+        seller = invoice.seller_snapshot or seller_snapshot()
+        seller_name = seller.get("name", "")
+        body = (
+            f"Hello {invoice.customer_snapshot.get('name') or invoice.customer.name},\n\n"
+            f"Please find attached invoice {invoice.number}"
+            + (f", due on {invoice.due_at:%Y-%m-%d}" if invoice.due_at else "")
+            + ".\n\nThank you for your business.\n"
+            + (f"{seller_name}\n" if seller_name else "")
         )
-    recipients = invoice_recipients(invoice.customer)
-    if not recipients:
-        raise ValidationFailed(
-            f"Customer {invoice.customer.external_id} has no e-mail address nor a contact that receives "
-            "invoices.",
-            field="customer",
+        row, _ = email_queue(
+            invoice=invoice,
+            kind=EmailOutbox.Kind.INVOICE,
+            step=email_next_step(invoice_id=invoice.pk, kind=EmailOutbox.Kind.INVOICE),
+            recipients=recipients,
+            subject=f"Invoice {invoice.number} from {seller_name}".strip(),
+            body=body,
+            from_email=seller.get("email") or settings.DEFAULT_FROM_EMAIL,
+            attach_variant=document_variant(invoice),
+            user=user,
         )
-    seller = invoice.seller_snapshot or seller_snapshot()
-    seller_name = seller.get("name", "")
-    subject = f"Invoice {invoice.number} from {seller_name}".strip()
-    body = (
-        f"Hello {invoice.customer_snapshot.get('name') or invoice.customer.name},\n\n"
-        f"Please find attached invoice {invoice.number}"
-        + (f", due on {invoice.due_at:%Y-%m-%d}" if invoice.due_at else "")
-        + ".\n\nThank you for your business.\n"
-        + (f"{seller_name}\n" if seller_name else "")
-    )
-    message = EmailMessage(
-        subject=subject,
-        body=body,
-        from_email=seller.get("email") or settings.DEFAULT_FROM_EMAIL,
-        to=recipients,
-    )
-    message.attach(f"{invoice.number}.pdf", invoice_pdf_bytes(invoice=invoice), "application/pdf")
-    message.send()
     log.info(
-        "invoice.sent",
+        "invoice.send_queued",
         invoice_id=invoice.pk,
         customer_id=invoice.customer_id,
         number=invoice.number,
         recipients=len(recipients),
+        outbox_id=row.pk,
         user_id=getattr(user, "pk", None),
     )
-    return recipients
+    return row

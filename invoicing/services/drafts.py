@@ -130,8 +130,21 @@ def invoice_recalculate(*, invoice: Invoice, credits_available: Decimal = Decima
     if invoice.status != InvoiceStatus.DRAFT:
         raise ValueError(f"Invoice {invoice.pk} is not a draft.")
     rows = list(InvoiceLine.objects.filter(invoice=invoice).values_list("amount", "tax", "kind"))
+    draft_totals_apply(invoice=invoice, lines=rows, credits_available=credits_available)
+    Invoice.objects.filter(pk=invoice.pk).update(**{name: getattr(invoice, name) for name in TOTAL_FIELDS})
+    return invoice
+
+
+TOTAL_FIELDS = ("subtotal", "discount", "tax", "total", "credits_applied", "amount_due")
+
+
+def draft_totals_apply(
+    *, invoice: Invoice, lines: list[tuple[Decimal, Decimal, str]], credits_available: Decimal = Decimal(0)
+) -> None:
+    """Set a draft's ``TOTAL_FIELDS`` from its lines' (amount, tax, kind), in memory: the caller saves
+    them (``invoice_recalculate`` for one draft, batch finalization for many at once)."""
     totals = invoice_totals(
-        lines=[LineAmounts(amount=a, tax=t, is_discount=k == LineKind.DISCOUNT) for a, t, k in rows],
+        lines=[LineAmounts(amount=a, tax=t, is_discount=k == LineKind.DISCOUNT) for a, t, k in lines],
         credits_available=credits_available,
         amount_paid=invoice.amount_paid,
         currency=invoice.currency,
@@ -142,15 +155,6 @@ def invoice_recalculate(*, invoice: Invoice, credits_available: Decimal = Decima
     invoice.total = totals.total
     invoice.credits_applied = totals.credits_applied
     invoice.amount_due = totals.amount_due
-    Invoice.objects.filter(pk=invoice.pk).update(
-        subtotal=totals.subtotal,
-        discount=totals.discount,
-        tax=totals.tax,
-        total=totals.total,
-        credits_applied=totals.credits_applied,
-        amount_due=totals.amount_due,
-    )
-    return invoice
 
 
 def customer_credit_balance(*, customer_id: int, currency: str) -> Decimal:

@@ -4,8 +4,9 @@ A failed payment marks the invoice past due and starts the schedule (``RATECARD_
 e.g. reminders 3, 7 and 14 days after the failure). Each step e-mails the customer once. After the last
 step the customer's subscriptions on that invoice become ``past_due``, or are canceled, per
 ``RATECARD_DUNNING_FINAL_ACTION``. Paying late restores ``past_due`` subscriptions to ``active``.
-Steps are idempotent: the step number is advanced under a row lock, so a task that runs twice sends
-nothing twice.
+Steps are idempotent: the step number is advanced under a row lock, and each step's reminder is an
+outbox row unique per (invoice, ``dunning``, step) written in the same transaction and sent after it
+commits, so a rollback sends nothing and a task that runs twice sends nothing twice.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from datetime import datetime, timedelta
 
 import structlog
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
 
 from billing.models import Subscription, SubscriptionStatus
 from config.errors import Conflict, ErrorCode
-from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
+from invoicing.models import EmailOutbox, Invoice, InvoiceLine, InvoiceStatus
 from invoicing.services.documents import invoice_recipients
+from invoicing.services.email_outbox import email_queue
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +82,14 @@ def _remind(invoice: Invoice, step: int, total_steps: int) -> None:
         + ("This is the last reminder before your service is interrupted.\n" if last else "")
         + f"\n{settings.RATECARD_SELLER['name']}\n"
     )
-    EmailMessage(subject=subject, body=body, to=recipients).send()
+    email_queue(
+        invoice=invoice,
+        kind=EmailOutbox.Kind.DUNNING,
+        step=step,
+        recipients=recipients,
+        subject=subject,
+        body=body,
+    )
 
 
 def dunning_run(*, as_of: datetime) -> int:

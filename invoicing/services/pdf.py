@@ -1,8 +1,11 @@
 """The invoice as a document: HTML from ``templates/invoicing/invoice_pdf.html``, PDF by WeasyPrint.
 
-A finalized invoice's PDF is rendered once, at finalization, from its snapshots (seller and customer
-as they were then) and stored on the invoice; ``invoice_pdf_bytes`` serves those stored bytes. A draft
-(or a preview) is rendered on the fly from the live customer, with a DRAFT watermark.
+A finalized invoice is rendered from its snapshots (seller and customer as they were when it was issued)
+with the figures it was issued with, in one of three variants: ``invoice`` (as issued), ``paid`` and
+``void`` (the same figures with a stamp and the date of the payment or the void). Rendering is
+deterministic: the PDF's dates come from the invoice, never the wall clock, so the same invoice and
+variant give the same bytes wherever they are rendered (``invoicing.services.invoice_documents`` stores
+them). A draft (or a preview) is rendered from the live customer, with a DRAFT watermark.
 
 Amounts are shown with their currency's symbol and minor unit (babel: ``$1,234.56``, ``€90.00``,
 ``¥1,200``); unit prices keep their extra places (``$0.0004``). Dates are in the customer's time zone.
@@ -13,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -161,8 +164,33 @@ def tier_rows(detail: dict[str, Any], currency: str) -> list[SliceRow]:
 # --- rendering --------------------------------------------------------------------------------------
 
 
-def invoice_context(*, invoice: Invoice, lines: list[InvoiceLine] | None = None) -> dict[str, Any]:
-    """Everything the template shows, already formatted (the template does no arithmetic)."""
+VARIANTS = ("invoice", "paid", "void")
+
+
+def _utc_iso(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+
+
+def _stamp(invoice: Invoice, variant: str, tz: ZoneInfo) -> tuple[str, datetime | None]:
+    """The stamp of a ``paid`` / ``void`` variant and the instant it records (none for ``invoice``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown invoice document variant {variant!r}.")
+    if variant == "invoice":
+        return "", None
+    when = invoice.paid_at if variant == "paid" else invoice.voided_at
+    if when is None:
+        raise ValueError(f"Invoice {invoice.pk} is not {variant}: it has no {variant} stamp.")
+    return f"{variant.upper()} {when.astimezone(tz):%Y-%m-%d}", when
+
+
+def invoice_context(
+    *, invoice: Invoice, lines: list[InvoiceLine] | None = None, variant: str = "invoice"
+) -> dict[str, Any]:
+    """Everything the template shows, already formatted (the template does no arithmetic).
+
+    A finalized invoice shows the figures it was issued with: nothing was paid yet when it was issued,
+    so ``amount_due`` is ``total - credits_applied``; a payment or a void is the ``variant``'s stamp.
+    """
     is_draft = invoice.status == InvoiceStatus.DRAFT or invoice.pk is None or not invoice.number
     customer = invoice.customer_snapshot if (invoice.customer_snapshot and not is_draft) else None
     if customer is None:
@@ -173,6 +201,9 @@ def invoice_context(*, invoice: Invoice, lines: list[InvoiceLine] | None = None)
     if lines is None:
         lines = list(invoice.lines.order_by("position", "id")) if invoice.pk else []
     credits = Decimal(invoice.credits_applied)
+    amount_paid = Decimal(invoice.amount_paid) if is_draft else Decimal(0)
+    amount_due = Decimal(invoice.amount_due) if is_draft else Decimal(invoice.total) - credits
+    stamp, stamped_at = ("", None) if is_draft else _stamp(invoice, variant, tz)
     return {
         "invoice": invoice,
         "is_draft": is_draft,
@@ -209,28 +240,30 @@ def invoice_context(*, invoice: Invoice, lines: list[InvoiceLine] | None = None)
         # credits_applied is signed: > 0 consumed from the balance, < 0 credited to it (a credit invoice)
         "credits_applied": money(-credits, currency) if credits > 0 else "",
         "credited_to_balance": money(-credits, currency) if credits < 0 else "",
-        "amount_paid": money(-Decimal(invoice.amount_paid), currency) if invoice.amount_paid else "",
-        "amount_due": money(invoice.amount_due, currency),
-        "nothing_due": Decimal(invoice.amount_due) <= 0,
+        "amount_paid": money(-amount_paid, currency) if amount_paid else "",
+        "amount_due": money(amount_due, currency),
+        "nothing_due": amount_due <= 0,
+        "stamp": stamp,
+        "variant": variant,
+        # the PDF's own dates (its Info dictionary): the invoice's, so a re-render gives the same bytes
+        "created_iso": _utc_iso(invoice.issued_at),
+        "modified_iso": _utc_iso(stamped_at or invoice.issued_at),
     }
 
 
-def invoice_html(*, invoice: Invoice, lines: list[InvoiceLine] | None = None) -> str:
-    return render_to_string(TEMPLATE, invoice_context(invoice=invoice, lines=lines))
+def invoice_html(
+    *, invoice: Invoice, lines: list[InvoiceLine] | None = None, variant: str = "invoice"
+) -> str:
+    return render_to_string(TEMPLATE, invoice_context(invoice=invoice, lines=lines, variant=variant))
 
 
-def invoice_pdf(*, invoice: Invoice, lines: list[InvoiceLine] | None = None) -> bytes:
+def invoice_pdf(
+    *, invoice: Invoice, lines: list[InvoiceLine] | None = None, variant: str = "invoice"
+) -> bytes:
     """Render the invoice as PDF bytes (a draft gets a DRAFT watermark and the live customer)."""
     from weasyprint import HTML  # heavy import, only when a PDF is made
 
-    html = invoice_html(invoice=invoice, lines=lines)
+    html = invoice_html(invoice=invoice, lines=lines, variant=variant)
     with _RENDER_LOCK:
         pdf = HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
     return bytes(pdf or b"")
-
-
-def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
-    """The PDF to hand out: the stored one for a finalized invoice, else a fresh render."""
-    if invoice.status != InvoiceStatus.DRAFT and invoice.pdf:
-        return bytes(invoice.pdf)
-    return invoice_pdf(invoice=invoice)

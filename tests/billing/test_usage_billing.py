@@ -169,14 +169,17 @@ def test_upcoming_invoice_previews_usage_so_far_and_the_next_fees(
     assert Invoice.objects.filter(billing_date=FEB).count() == 0  # nothing written
 
 
-def test_dunning_reminds_then_marks_past_due_and_payment_restores(metered: dict[str, Any]) -> None:
+def test_dunning_reminds_then_marks_past_due_and_payment_restores(
+    metered: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
     invoice = Invoice.objects.get(billing_date=JAN)
     invoice_finalize(invoice_id=invoice.pk, at=JAN)
     invoice_payment_failed(invoice_id=invoice.pk, at=JAN + timedelta(days=1), reason="card_declined")
-    assert dunning_run(as_of=JAN + timedelta(days=3)) == 0
-    assert dunning_run(as_of=JAN + timedelta(days=4)) == 1
-    assert dunning_run(as_of=JAN + timedelta(days=4)) == 0  # a step is taken once
-    assert dunning_run(as_of=JAN + timedelta(days=30)) == 2
+    with django_capture_on_commit_callbacks(execute=True):  # reminders leave after their step commits
+        assert dunning_run(as_of=JAN + timedelta(days=3)) == 0
+        assert dunning_run(as_of=JAN + timedelta(days=4)) == 1
+        assert dunning_run(as_of=JAN + timedelta(days=4)) == 0  # a step is taken once
+        assert dunning_run(as_of=JAN + timedelta(days=30)) == 2
     assert len(mail.outbox) == 3
     sub = Subscription.objects.get(pk=metered["id"])
     assert sub.status == "past_due"

@@ -8,7 +8,7 @@ from typing import Any
 
 from accounts.models import Customer
 from accounts.services.customers import customer_create
-from invoicing.models import Invoice, LineKind
+from invoicing.models import Invoice, InvoiceDocument, LineKind
 from invoicing.services.drafts import LineDraft, draft_invoice_for, invoice_add_lines, invoice_recalculate
 
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -89,11 +89,11 @@ def usage_line(amount: str = "107.00", quantity: str = "1500") -> LineDraft:
     )
 
 
-def stored_pdf(invoice: Invoice) -> bytes:
-    """The PDF bytes stored on the invoice (finalized invoices only)."""
-    pdf = Invoice.objects.filter(pk=invoice.pk).values_list("pdf", flat=True).get()
-    assert pdf is not None, f"invoice {invoice.pk} has no stored PDF"
-    return bytes(pdf)
+def stored_pdf(invoice: Invoice, variant: str = "invoice") -> bytes:
+    """The invoice's stored PDF document of ``variant`` (rendered after commit, or by a download)."""
+    document = InvoiceDocument.objects.filter(invoice=invoice, variant=variant).first()
+    assert document is not None, f"invoice {invoice.pk} has no stored {variant} PDF"
+    return bytes(document.content)
 
 
 def make_draft(

@@ -56,15 +56,18 @@ def proration_credit(amount: str) -> LineDraft:
 # --- numbers, dates, snapshots, PDF -----------------------------------------------------------------
 
 
-def test_finalize_numbers_in_order_copies_the_billing_details_and_stores_the_pdf() -> None:
+def test_finalize_numbers_in_order_copies_the_billing_details_and_stores_the_pdf(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     customer = make_customer("cus_acme", tax_rate_percent=Decimal(19))
     first = make_draft(
         customer, lines=[subscription_line("100.00"), usage_line("107.00")], billing_date=FEB_1
     )
     second = make_draft(customer, billing_date=MAR_1)
 
-    one = invoice_finalize(invoice_id=first.pk, at=AT)
-    two = invoice_finalize(invoice_id=second.pk, at=AT + timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):  # the PDF is rendered after commit
+        one = invoice_finalize(invoice_id=first.pk, at=AT)
+        two = invoice_finalize(invoice_id=second.pk, at=AT + timedelta(hours=1))
 
     assert (one.number, two.number) == ("INV-2026-000001", "INV-2026-000002")
     one.refresh_from_db()
@@ -145,10 +148,11 @@ def test_a_failed_finalization_writes_nothing_and_gives_its_number_back(
     give_credit(customer, "30.00")
     draft = make_draft(customer)
 
-    def broken_pdf(**_: Any) -> bytes:
-        raise RuntimeError("renderer down")
+    def broken_snapshot(*_: Any) -> dict[str, str]:
+        raise RuntimeError("settings unreadable")
 
-    monkeypatch.setattr("invoicing.services.finalization.invoice_pdf", broken_pdf)
+    # fails after the number was taken and the credits read: everything must roll back
+    monkeypatch.setattr("invoicing.services.finalization.seller_snapshot", broken_snapshot)
     with pytest.raises(RuntimeError):
         invoice_finalize(invoice_id=draft.pk, at=AT)
     draft.refresh_from_db()

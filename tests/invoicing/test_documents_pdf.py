@@ -16,7 +16,6 @@ from tests.invoicing.factories import (
     MAR_1,
     make_customer,
     make_draft,
-    stored_pdf,
     subscription_line,
     usage_line,
 )
@@ -66,7 +65,7 @@ def test_a_finalized_invoice_reads_like_an_invoice() -> None:
     ):
         assert text in html, text
     assert "DRAFT" not in html
-    assert stored_pdf(invoice).startswith(b"%PDF")
+    assert invoice_pdf(invoice=invoice).startswith(b"%PDF")
 
 
 def test_the_pdf_shows_the_snapshot_not_the_live_customer() -> None:
