@@ -22,6 +22,7 @@ from billing.pricing.rating import rate_price
 from billing.services.catalog import price_spec
 from billing.services.entitlements import customer_entitlements
 from billing.services.usage_live import LIVE_STATUSES, usage_live_values
+from config.tasks_queue import task_enqueue
 
 log = structlog.get_logger(__name__)
 
@@ -38,9 +39,7 @@ def usage_alerts_queue(*, pairs: set[tuple[int, int]]) -> None:
     )
     wanted = sorted(pairs & alerted)
     if wanted:
-        from billing.tasks import usage_alerts_check_task
-
-        usage_alerts_check_task.delay(pairs=[list(pair) for pair in wanted])
+        task_enqueue("billing.tasks.usage_alerts_check_task", pairs=[list(pair) for pair in wanted])
 
 
 def _limit_for(customer_id: int, metric_id: int) -> Decimal | None:

@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from config.tasks_queue import task_enqueue
 from invoicing.models import EmailOutbox, Invoice
 from invoicing.services.invoice_documents import invoice_document_get
 
@@ -89,9 +90,7 @@ def email_queue(
     outbox_id = row.pk
 
     def send() -> None:
-        from invoicing.tasks import send_email
-
-        send_email.delay(outbox_id)
+        task_enqueue("invoicing.tasks.send_email", outbox_id)
 
     transaction.on_commit(send)
     log.info("email.queued", invoice_id=invoice.pk, outbox_id=row.pk, kind=kind, step=step)
@@ -173,10 +172,8 @@ def email_retry(*, outbox_ids: Sequence[int]) -> int:
         )
 
         def send() -> None:
-            from invoicing.tasks import send_email
-
             for outbox_id in ids:
-                send_email.delay(outbox_id)
+                task_enqueue("invoicing.tasks.send_email", outbox_id)
 
         transaction.on_commit(send)
     return len(ids)

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import structlog
 from django.db import IntegrityError, transaction
 
+from config.tasks_queue import task_enqueue
 from invoicing.models import Invoice, InvoiceDocument, InvoiceStatus
 from invoicing.services.documents import issued_invoice
 from invoicing.services.pdf import invoice_pdf
@@ -89,10 +90,8 @@ def invoice_documents_queue(*, invoice_ids: Iterable[int]) -> None:
         return
 
     def send() -> None:
-        from invoicing.tasks import render_invoice_documents
-
         for start in range(0, len(ids), RENDER_BATCH):
-            render_invoice_documents.delay(ids[start : start + RENDER_BATCH])
+            task_enqueue("invoicing.tasks.render_invoice_documents", ids[start : start + RENDER_BATCH])
 
     transaction.on_commit(send)
 
