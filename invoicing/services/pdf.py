@@ -173,6 +173,7 @@ def invoice_context(*, invoice: Invoice, lines: list[InvoiceLine] | None = None)
     if lines is None:
         lines = list(invoice.lines.order_by("position", "id")) if invoice.pk else []
     credits = Decimal(invoice.credits_applied)
+    credited = Decimal(invoice.amount_credited)  # the credit notes issued so far
     return {
         "invoice": invoice,
         "is_draft": is_draft,
@@ -209,6 +210,7 @@ def invoice_context(*, invoice: Invoice, lines: list[InvoiceLine] | None = None)
         # credits_applied is signed: > 0 consumed from the balance, < 0 credited to it (a credit invoice)
         "credits_applied": money(-credits, currency) if credits > 0 else "",
         "credited_to_balance": money(-credits, currency) if credits < 0 else "",
+        "amount_credited": money(-credited, currency) if credited else "",
         "amount_paid": money(-Decimal(invoice.amount_paid), currency) if invoice.amount_paid else "",
         "amount_due": money(invoice.amount_due, currency),
         "nothing_due": Decimal(invoice.amount_due) <= 0,

@@ -2,8 +2,9 @@
 
 For each live subscription, the boundary at the end of its current period: usage so far in arrears, the
 next period's fees in advance (after changes scheduled for that boundary), pending prorations and
-one-off charges, the coupon's discount, tax per line and the customer's credit balance. Nothing is
-written: the subscriptions are fresh copies whose state moves only in memory.
+one-off charges, the coupon's discount, tax per line after its share of the discount (the same
+``draft_tax`` as billing) and the customer's credit balance. Nothing is written: the subscriptions
+are fresh copies whose state moves only in memory.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from decimal import Decimal
 
 from accounts.models import Customer
 from billing.models import Subscription
-from billing.pricing import InvoiceTotals, LineAmounts, invoice_totals, line_tax
+from billing.pricing import InvoiceTotals, LineAmounts, invoice_totals
 from billing.services.subscriptions import LIVE_STATUSES
 from invoicing.models import LineKind
-from invoicing.services.drafts import LineDraft, customer_credit_balance
+from invoicing.services.drafts import LineDraft, customer_credit_balance, draft_tax
 from invoicing.services.subscription_billing import compute_billing
 
 
@@ -63,7 +64,7 @@ def upcoming_invoice(*, customer: Customer) -> InvoicePreview:
             drafts += plan.lines
     rate = Decimal(customer.tax_rate_percent)
     lines = [
-        PreviewLine(draft=d, tax=line_tax(amount=d.amount, rate_percent=rate, currency=customer.currency))
+        PreviewLine(draft=d, tax=draft_tax(draft=d, rate_percent=rate, currency=customer.currency))
         for d in drafts
     ]
     totals = invoice_totals(
