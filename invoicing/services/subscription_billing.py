@@ -636,7 +636,7 @@ def _rediscount(invoice: Invoice, sub_ids: set[int]) -> None:
             currency=invoice.currency,
             once_used=bool(subscriptions_discounted([sub.pk], excluding_invoice=invoice.pk)),
         )
-        for line, draft in zip(rows, drafts, strict=False):
+        for line, draft in zip(rows, drafts[: len(rows)], strict=True):  # the discount line comes last
             line.discount_share = draft.discount_share
             line.tax = draft_tax(draft=draft, rate_percent=line.tax_rate_percent, currency=invoice.currency)
         InvoiceLine.objects.bulk_update(rows, ["discount_share", "tax"])
