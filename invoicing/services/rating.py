@@ -2,7 +2,7 @@
 
 Fixed fees in advance for the coming period, usage in arrears for the ended one (one line per usage
 price with the period's quantity), pending prorations and one-off charges, late-usage adjustments, and a
-coupon's discount line over the lines it covers, rounded once.
+coupon's discount line over the lines it covers, rounded once and split over them for their tax.
 """
 
 from __future__ import annotations
