@@ -165,6 +165,7 @@ class InvoiceLineInline(ReadOnlyAdminMixin, admin.TabularInline):
         "qty",
         "unit_price",
         "line_amount",
+        "line_discount_share",
         "line_tax",
     )
     readonly_fields = fields
@@ -189,6 +190,11 @@ class InvoiceLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     @admin.display(description="amount")
     def line_amount(self, obj: InvoiceLine) -> str:
         return format_money(obj.amount, obj.invoice.currency)
+
+    @admin.display(description="share of discounts")
+    def line_discount_share(self, obj: InvoiceLine) -> str:
+        # the tax beside it is computed on the amount after this share (DESIGN.md)
+        return format_money(obj.discount_share, obj.invoice.currency) if obj.discount_share else EMPTY
 
     @admin.display(description="tax")
     def line_tax(self, obj: InvoiceLine) -> str:
@@ -374,6 +380,7 @@ class InvoiceAdmin(HistoryAdmin):
             ("Tax", obj.tax),
             ("Total", obj.total),
             ("Credits applied" if credits >= 0 else "Credited to the customer's balance", -credits),
+            ("Credit notes", -Decimal(obj.amount_credited)),
             ("Amount paid", -Decimal(obj.amount_paid)),
             ("Amount due", obj.amount_due),
         ]

@@ -48,6 +48,7 @@ MUTABLE_AFTER_FINALIZE = frozenset(
     {
         "status",
         "amount_paid",
+        "amount_credited",
         "amount_due",
         "paid_at",
         "voided_at",
@@ -137,6 +138,8 @@ class Invoice(models.Model):
     total = amount_field(default=0)
     credits_applied = amount_field(default=0)
     amount_paid = amount_field(default=0)
+    # the credit notes issued against this invoice (grows after finalization, never shrinks)
+    amount_credited = amount_field(default=0)
     amount_due = amount_field(default=0)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
@@ -221,6 +224,12 @@ class InvoiceLine(models.Model):
     amount = amount_field()
     tax = amount_field(default=0)
     tax_rate_percent = models.DecimalField(max_digits=7, decimal_places=4, default=0)
+    # DESIGN.md: tax is computed on ``amount + discount_share``, the line's share of the coupon discount
+    # lines covering it; a coupon line itself is ``tax_in_covered_lines`` and carries no tax of its own
+    discount_share = amount_field(default=0, help_text="This line's share of the discounts covering it.")
+    tax_in_covered_lines = models.BooleanField(
+        default=False, help_text="A discount split over the lines it covers: its tax is in theirs."
+    )
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True, help_text="e.g. tier slices, the billed quantity")

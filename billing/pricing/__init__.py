@@ -13,6 +13,7 @@ from billing.pricing.discounts import (
     allocate_discount,
     coupon_applies,
     discount_amount,
+    discount_shares,
     validate_coupon,
 )
 from billing.pricing.errors import PricingError, PricingErrorCode
@@ -81,6 +82,7 @@ __all__ = [
     "coupon_applies",
     "days_in",
     "discount_amount",
+    "discount_shares",
     "from_minor_units",
     "invoice_totals",
     "is_rounded",

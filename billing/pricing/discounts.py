@@ -2,7 +2,8 @@
 
 A discount is one negative amount rounded once (``money.round_amount``) and never larger than what it
 applies to, so a discounted total is never below zero. ``allocate_discount`` splits that one rounded
-discount over the lines it covers, so tax can be computed per line on the amount after discounts.
+discount over the lines it covers (``discount_shares`` for a coupon line covering charges and credits),
+so tax can be computed per line on the amount after its share of the discounts.
 """
 
 from __future__ import annotations
@@ -129,8 +130,11 @@ def discount_amount(*, coupon: CouponSpec, eligible: Decimal, currency: str) -> 
 def allocate_discount(*, discount: Decimal, amounts: Sequence[Decimal], currency: str) -> tuple[Decimal, ...]:
     """Split ``discount`` (<= 0, rounded) over ``amounts`` (>= 0, rounded) in proportion to them.
 
-    Each share is rounded to the minor unit and the shares add up exactly to ``discount`` (largest
-    remainder, ties to the earlier line), so tax can be computed on each line after its share.
+    Each share is the exact proportional share rounded down to the minor unit; the minor units left
+    over go one each to the largest of the lines whose share was rounded (ties to the earlier line), as
+    DESIGN.md says ("the remainder cent to the largest"). So the shares add up exactly to ``discount``,
+    each is less than one minor unit from its exact share and none is larger than its amount (a share
+    that was rounded down is below its amount, and a zero amount is never rounded).
     """
     require_rounded(discount, currency, "discount")
     if discount > 0:
@@ -139,16 +143,47 @@ def allocate_discount(*, discount: Decimal, amounts: Sequence[Decimal], currency
         require_rounded(amount, currency, f"amounts[{index}]")
         if amount < 0:
             raise PricingError(f"amounts[{index}]", "must not be negative", PricingErrorCode.NEGATIVE_AMOUNT)
-    total = sum(to_minor_units(a, currency) for a in amounts)
+    minor = [to_minor_units(a, currency) for a in amounts]
+    total = sum(minor)
     to_split = -to_minor_units(discount, currency)
     if to_split > total:
         raise PricingError("discount", "is larger than the amounts it applies to")
     if to_split == 0:
         return tuple(from_minor_units(0, currency) for _ in amounts)
-    exact = [Fraction(to_split * to_minor_units(a, currency), total) for a in amounts]
+    exact = [Fraction(to_split * m, total) for m in minor]
     shares = [math.floor(e) for e in exact]
     left = to_split - sum(shares)
-    # Hand the remaining minor units to the largest remainders; sorted() is stable, so ties go first-come.
-    for index in sorted(range(len(exact)), key=lambda i: exact[i] - shares[i], reverse=True)[:left]:
+    # fewer units are left than there are rounded shares; sorted() is stable: equal amounts, earlier first
+    rounded = [i for i, e in enumerate(exact) if e != shares[i]]
+    for index in sorted(rounded, key=lambda i: minor[i], reverse=True)[:left]:
         shares[index] += 1
     return tuple(from_minor_units(-s, currency) for s in shares)
+
+
+def discount_shares(
+    *, on_charges: Decimal, on_credits: Decimal, amounts: Sequence[Decimal], currency: str
+) -> tuple[Decimal, ...]:
+    """Each covered line's share of one coupon discount, aligned with the signed line ``amounts``.
+
+    ``on_charges`` (<= 0) is what the coupon takes off the positive amounts and is split over them by
+    ``allocate_discount``; ``on_credits`` (<= 0) is what it takes off the negative ones (credits for
+    unused time), split over their sizes and returned as positive shares (a smaller credit). Zero
+    amounts get 0. The shares add up to ``on_charges - on_credits``, the coupon line's own amount, and
+    no line changes sign: tax is then computed on each ``amount + share`` (DESIGN.md).
+    """
+    for index, amount in enumerate(amounts):
+        require_rounded(amount, currency, f"amounts[{index}]")
+    charges = [i for i, a in enumerate(amounts) if a > 0]
+    credits = [i for i, a in enumerate(amounts) if a < 0]
+    out = [from_minor_units(0, currency) for _ in amounts]
+    on_charge_lines = allocate_discount(
+        discount=on_charges, amounts=[amounts[i] for i in charges], currency=currency
+    )
+    on_credit_lines = allocate_discount(
+        discount=on_credits, amounts=[-amounts[i] for i in credits], currency=currency
+    )
+    for index, share in zip(charges, on_charge_lines, strict=True):
+        out[index] = share
+    for index, share in zip(credits, on_credit_lines, strict=True):
+        out[index] = round_amount(-share, currency)
+    return tuple(out)

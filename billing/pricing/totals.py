@@ -2,10 +2,13 @@
 
 - subtotal = sum of the line amounts, discount lines (negative) included;
 - discount = what the discount lines take off, reported as a NON-NEGATIVE number (their absolute value);
-- tax = sum of the lines' taxes (each already rounded per line);
+- tax = sum of the lines' taxes (each already rounded per line, on the line's amount after its share of
+  the discounts: ``discounts.discount_shares``; a discount line split that way carries tax 0);
 - total = subtotal + tax;
 - credits_applied = min(credits_available, max(total, 0)) — prepaid credits apply after tax;
-- amount_due = total - credits_applied - amount_paid.
+- amount_due = total - credits_applied - amount_paid. DESIGN.md's formula also subtracts
+  ``amount_credited``, the credit notes issued against the invoice: always 0 here, since only a
+  finalized invoice is credited (``invoicing.services.credit_notes`` keeps it).
 
 Inputs must already be rounded to the currency (each line was rounded once when it was rated), so every
 figure is the exact sum of what it is made of and nothing is rounded here.

@@ -67,6 +67,7 @@ class InvoiceSerializer(CurrencyContextMixin, serializers.ModelSerializer):
     tax = AmountField()
     total = AmountField()
     credits_applied = AmountField()
+    amount_credited = AmountField(help_text="The credit notes issued against the invoice.")
     amount_due = AmountField()
     amount_paid = AmountField()
     lines = InvoiceLineSerializer(many=True)
@@ -89,6 +90,7 @@ class InvoiceSerializer(CurrencyContextMixin, serializers.ModelSerializer):
             "tax",
             "total",
             "credits_applied",
+            "amount_credited",
             "amount_due",
             "amount_paid",
             "lines",

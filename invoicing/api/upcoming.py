@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -39,6 +40,7 @@ def preview_body(preview: InvoicePreview) -> dict[str, Any]:
         "tax": format_amount(totals.tax, cur),
         "total": format_amount(totals.total, cur),
         "credits_applied": format_amount(totals.credits_applied, cur),
+        "amount_credited": format_amount(Decimal(0), cur),  # no credit note before it is issued
         "amount_due": format_amount(totals.amount_due, cur),
         "amount_paid": format_amount(totals.amount_paid, cur),
         "lines": [

@@ -4,12 +4,15 @@
 creditable on it: ``creditable = invoice.total - sum(its credit notes)``. It takes a gap-free number of
 its own sequence (``CN-2026-000001``) under the same row lock scheme as invoices.
 
-Where the credit goes:
-- an **open** invoice with something due: the credit first reduces ``amount_due`` (a payment field, so
-  the frozen invoice may carry it); when nothing is left due the invoice becomes ``paid``. What exceeds
-  the amount due goes to the customer's credit balance;
+Every credit note adds its amount to the invoice's ``amount_credited`` (like ``amount_paid``, a field
+that moves after finalization), so ``amount_due = total - credits_applied - amount_credited -
+amount_paid`` (DESIGN.md) reads from the invoice alone. Where the credit goes:
+- an **open** invoice with something due: the credit first reduces ``amount_due``; when nothing is left
+  due the invoice becomes ``paid``. What exceeds the amount due goes to the customer's credit balance;
 - a **paid** invoice: all of it goes to the customer's credit balance (a negative
   ``BalanceTransaction``), which the customer's next finalized invoice consumes as ``credits_applied``.
+  ``amount_due`` never goes below 0: what was credited beyond what was due is that balance
+  transaction (linked to the note and the invoice), and the formula above then gives minus it.
 Refunding money to a card is Stripe's business (another issue), not this function's.
 """
 
@@ -37,7 +40,7 @@ CREDITABLE_STATUSES = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
 
 
 def invoice_credited(*, invoice: Invoice) -> Decimal:
-    """What the invoice's credit notes add up to."""
+    """What the invoice's credit notes add up to (what ``credit_note_create`` keeps in ``amount_credited``)."""
     value = CreditNote.objects.filter(invoice=invoice).aggregate(s=Sum("amount"))["s"]
     return round_amount(Decimal(value or 0), invoice.currency)
 
@@ -110,14 +113,16 @@ def credit_note_create(
         due = Decimal(invoice.amount_due)
         reduces_due = min(amount, due) if invoice.status == InvoiceStatus.OPEN and due > 0 else ZERO
         to_balance = amount - reduces_due
+        invoice.amount_credited = round_amount(Decimal(invoice.amount_credited) + amount, currency)
+        fields = ["amount_credited", "updated_at"]
         if reduces_due:
             invoice.amount_due = round_amount(due - reduces_due, currency)
-            fields = ["amount_due", "updated_at"]
+            fields.append("amount_due")
             if invoice.amount_due == 0:
                 invoice.status = InvoiceStatus.PAID
                 invoice.paid_at = issued_at
                 fields += ["status", "paid_at"]
-            invoice.save(update_fields=fields)
+        invoice.save(update_fields=fields)
         if to_balance:
             customer = Customer.objects.select_for_update().get(pk=invoice.customer_id)
             BalanceTransaction.objects.create(

@@ -2,8 +2,8 @@
 
 One draft per (customer, billing date, group) is guaranteed by a partial unique index; two workers that
 race both end up on the same draft. Lines are rounded before they get here (billing.pricing's rule); tax
-is computed per line at the customer's rate and rounded per line; totals are exact sums
-(``billing.pricing.totals``).
+is computed per line at the customer's rate on the line's amount after its share of the coupon
+discounts, and rounded per line (``draft_tax``); totals are exact sums (``billing.pricing.totals``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,19 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from accounts.models import Customer
-from billing.pricing import LineAmounts, invoice_totals, line_tax
+from billing.pricing import LineAmounts, invoice_totals, line_tax, round_amount
 from invoicing.models import BalanceTransaction, BillingRun, Invoice, InvoiceLine, InvoiceStatus, LineKind
 
 
 @dataclass(frozen=True)
 class LineDraft:
-    """An invoice line before it is saved: ``amount`` is already rounded once."""
+    """An invoice line before it is saved: ``amount`` is already rounded once.
+
+    ``discount_share``: the line's share of the coupon discount lines that cover it (<= 0 on a charge,
+    >= 0 on a credit; ``rating.with_discount``); its tax is computed on ``amount + discount_share``.
+    ``tax_in_covered_lines``: a coupon line whose amount is split over the lines it covers, so its
+    effect on tax is inside their tax and its own tax is 0. Both are stored on the ``InvoiceLine``.
+    """
 
     kind: str
     description: str
@@ -36,6 +42,16 @@ class LineDraft:
     price_id: int | None = None
     pending_line_id: int | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    discount_share: Decimal = Decimal(0)
+    tax_in_covered_lines: bool = False
+
+
+def draft_tax(*, draft: LineDraft, rate_percent: Decimal, currency: str) -> Decimal:
+    """The line's tax: on its amount after its share of the discounts; 0 on a coupon line (its share
+    of tax is in the covered lines'), so the invoice's tax is the sum of the lines' taxes."""
+    if draft.tax_in_covered_lines:
+        return round_amount(Decimal(0), currency)
+    return line_tax(amount=draft.amount + draft.discount_share, rate_percent=rate_percent, currency=currency)
 
 
 def draft_invoice_for(
@@ -90,8 +106,10 @@ def line_from_draft(*, invoice: Invoice, draft: LineDraft, position: int, tax_ra
         quantity=draft.quantity,
         unit_amount=draft.unit_amount,
         amount=draft.amount,
-        tax=line_tax(amount=draft.amount, rate_percent=tax_rate, currency=invoice.currency),
+        tax=draft_tax(draft=draft, rate_percent=tax_rate, currency=invoice.currency),
         tax_rate_percent=tax_rate,
+        discount_share=draft.discount_share,
+        tax_in_covered_lines=draft.tax_in_covered_lines,
         period_start=draft.period_start,
         period_end=draft.period_end,
         detail=draft.detail,

@@ -14,7 +14,7 @@ Finalization (DESIGN.md "How data flows" step 3), all in one transaction:
    "credited to the balance"), a ``BalanceTransaction`` of ``total`` (negative = credit owed to the
    customer), ``amount_due = 0``. So ``credits_applied`` is signed — positive: taken from the balance,
    negative: given to it — and ``amount_due = total - credits_applied - amount_paid`` holds exactly
-   for every invoice at finalization;
+   for every invoice at finalization (``amount_credited`` is 0 until a credit note is issued);
 4. a gap-free number ``INV-<year>-000001`` from the locked ``NumberSequence`` row of the issue year;
 5. ``issued_at`` (``at`` or now), ``due_at = issued_at + net_terms_days``, status ``open`` — or
    ``paid`` at once when nothing is due (credits covered it, or a zero/credit invoice);

@@ -70,7 +70,7 @@ def _bill_once(
         return None
     if not lines:
         return None
-    discount = rating.discount_line(
+    lines, _ = rating.with_discount(
         sub=sub,
         coupon=sub.coupon,
         lines=lines,
@@ -78,8 +78,6 @@ def _bill_once(
         once_used=bool(sub.coupon_id and subscriptions_discounted([sub.pk])),
         credits_for_period=credits_for_period,
     )
-    if discount is not None:
-        lines.append(discount)
     plan = InvoicePlan(
         customer_id=sub.customer_id,
         billing_date=at,

@@ -2,7 +2,8 @@
 
 For each live subscription, the boundary at the end of its current period: usage so far in arrears, the
 next period's fees in advance (after changes scheduled for that boundary), pending prorations and
-one-off charges, the coupon's discount, tax per line and the customer's credit balance. Nothing is
+one-off charges, the coupon's discount, tax per line after its share of the discount (the same
+``draft_tax`` as billing) and the customer's credit balance. Nothing is
 written: the subscriptions are fresh copies whose state moves only in memory, and a change scheduled
 before the billing date is applied inside a savepoint that is rolled back.
 """
@@ -17,11 +18,11 @@ from django.db import transaction
 
 from accounts.models import Customer
 from billing.models import Subscription
-from billing.pricing import InvoiceTotals, LineAmounts, invoice_totals, line_tax
+from billing.pricing import InvoiceTotals, LineAmounts, invoice_totals
 from billing.services.scheduled_changes import scheduled_changes_due
 from billing.services.subscriptions import LIVE_STATUSES
 from invoicing.models import LineKind
-from invoicing.services.drafts import LineDraft, customer_credit_balance
+from invoicing.services.drafts import LineDraft, customer_credit_balance, draft_tax
 from invoicing.services.scheduled_changes import subscriptions_apply_scheduled
 from invoicing.services.subscription_billing import compute_billing
 
@@ -82,7 +83,7 @@ def upcoming_invoice(*, customer: Customer) -> InvoicePreview:
             transaction.savepoint_rollback(point)
     rate = Decimal(customer.tax_rate_percent)
     lines = [
-        PreviewLine(draft=d, tax=line_tax(amount=d.amount, rate_percent=rate, currency=customer.currency))
+        PreviewLine(draft=d, tax=draft_tax(draft=d, rate_percent=rate, currency=customer.currency))
         for d in drafts
     ]
     totals = invoice_totals(

@@ -2,12 +2,13 @@
 
 Fixed fees in advance for the coming period, usage in arrears for the ended one (one line per usage
 price with the period's quantity), pending prorations and one-off charges, late-usage adjustments, and a
-coupon's discount line over the lines it covers, rounded once.
+coupon's discount line over the lines it covers, rounded once and split over them for their tax.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -21,6 +22,7 @@ from billing.pricing import (
     TierSlice,
     coupon_applies,
     discount_amount,
+    discount_shares,
     plain_amount,
     rate_price,
 )
@@ -197,7 +199,7 @@ def coupon_spec(coupon: Coupon) -> CouponSpec:
 DISCOUNTABLE = (LineKind.SUBSCRIPTION, LineKind.USAGE, LineKind.PRORATION)
 
 
-def discount_line(
+def with_discount(
     *,
     sub: Subscription,
     coupon: Coupon | None,
@@ -205,8 +207,13 @@ def discount_line(
     currency: str,
     once_used: bool = False,
     credits_for_period: datetime | None = None,
-) -> LineDraft | None:
-    """One discount line over the subscription's lines the coupon covers, rounded once.
+) -> tuple[list[LineDraft], LineDraft | None]:
+    """``lines`` with the coupon applied, and its one discount line (None when it covers nothing).
+
+    The discount line is rounded once and appended; the lines it covers are replaced by copies carrying
+    their share of it (``LineDraft.discount_share``, split by ``billing.pricing.discount_shares``) so
+    each line's tax is computed on its amount after the discount, and the discount line carries no tax
+    of its own (DESIGN.md's invoice arithmetic).
 
     Charges: a ``once`` coupon covers every line of the first invoice that bills the subscription (after
     any trial) and no other (``once_used``: a discount line exists already); ``repeating`` / ``forever``
@@ -215,7 +222,7 @@ def discount_line(
     refund never exceeds what was paid; ``credits_for_period`` is that period's start.
     """
     if coupon is None:
-        return None
+        return lines, None
     spec = coupon_spec(coupon)
     redeemed = sub.coupon_redeemed_at or sub.started_at
     first_paid = sub.trial_end or sub.started_at
@@ -229,30 +236,45 @@ def discount_line(
         )
 
     mine = [
-        line
-        for line in lines
-        if line.subscription_id == sub.pk and line.kind in DISCOUNTABLE and line.period_start is not None
+        index
+        for index, line in enumerate(lines)
+        if line.subscription_id == sub.pk
+        and line.kind in DISCOUNTABLE
+        and line.period_start is not None
+        and not line.tax_in_covered_lines
     ]
     covered = [
-        line
-        for line in mine
-        if line.amount > 0 and ((not once_used) if once else period_covered(line.period_start))  # type: ignore[arg-type]
+        i
+        for i in mine
+        if lines[i].amount > 0 and ((not once_used) if once else period_covered(lines[i].period_start))  # type: ignore[arg-type]
     ]
     if spec.percent_off is not None:
         covered += [
-            line
-            for line in mine
-            if line.amount < 0 and period_covered(credits_for_period or line.period_start)  # type: ignore[arg-type]
+            i
+            for i in mine
+            if lines[i].amount < 0 and period_covered(credits_for_period or lines[i].period_start)  # type: ignore[arg-type]
         ]
     if not covered:
-        return None
-    charges = sum((line.amount for line in covered if line.amount > 0), Decimal(0))
-    credits = sum((-line.amount for line in covered if line.amount < 0), Decimal(0))
-    amount = discount_amount(coupon=spec, eligible=charges, currency=currency)
+        return lines, None
+    covered.sort()
+    charges = sum((lines[i].amount for i in covered if lines[i].amount > 0), Decimal(0))
+    credits = sum((-lines[i].amount for i in covered if lines[i].amount < 0), Decimal(0))
+    on_charges = discount_amount(coupon=spec, eligible=charges, currency=currency)
+    on_credits = Decimal(0)
     if credits and spec.percent_off is not None:
-        amount -= discount_amount(coupon=spec, eligible=credits, currency=currency)
+        on_credits = discount_amount(coupon=spec, eligible=credits, currency=currency)
+    amount = on_charges - on_credits
     if not amount:
-        return None
+        return lines, None
+    shares = discount_shares(
+        on_charges=on_charges,
+        on_credits=on_credits,
+        amounts=[lines[i].amount for i in covered],
+        currency=currency,
+    )
+    out = list(lines)
+    for index, share in zip(covered, shares, strict=True):
+        out[index] = replace(lines[index], discount_share=lines[index].discount_share + share)
     off = (
         f"{spec.percent_off.normalize():f}% off"
         if spec.percent_off is not None
@@ -261,7 +283,8 @@ def discount_line(
     # more credit than charge covered (a cancellation): the coupon takes back its share of the credit,
     # a positive line that belongs with the proration it corrects, not a (never positive) discount
     credit_share = amount > 0
-    return LineDraft(
+    covered_lines = [lines[i] for i in covered]
+    discount = LineDraft(
         kind=LineKind.PRORATION if credit_share else LineKind.DISCOUNT,
         description=f"Coupon {coupon.code} ({off}) on the credit for unused time"
         if credit_share
@@ -269,11 +292,14 @@ def discount_line(
         amount=amount,
         quantity=Decimal(1),
         unit_amount=None,
-        period_start=min(line.period_start for line in covered if line.period_start),
-        period_end=max(line.period_end for line in covered if line.period_end),
+        period_start=min(line.period_start for line in covered_lines if line.period_start),
+        period_end=max(line.period_end for line in covered_lines if line.period_end),
         subscription_id=sub.pk,
         detail={"coupon": coupon.code, "eligible": str(charges - credits)},
+        tax_in_covered_lines=True,
     )
+    out.append(discount)
+    return out, discount
 
 
 def adjustment_line(

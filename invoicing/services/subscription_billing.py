@@ -29,7 +29,7 @@ from config.bulk import bulk_update_rows
 from invoicing.models import BilledPeriod, BillingRun, Invoice, InvoiceLine, InvoiceStatus, LineKind
 from invoicing.services import rating
 from invoicing.services.boundaries import Boundary, plan_boundaries
-from invoicing.services.drafts import LineDraft, line_from_draft
+from invoicing.services.drafts import LineDraft, draft_tax, line_from_draft
 
 log = structlog.get_logger(__name__)
 
@@ -342,7 +342,7 @@ def _rate_subscription(
             lines += rating.pending_drafts(pending)
             lines += rating.pending_drafts(one_offs)
             lines += _adjustments(sub=sub, prior=prior, usage=usage, price_by_id=price_by_id)
-        discount = rating.discount_line(
+        lines, discount = rating.with_discount(
             sub=sub,
             coupon=sub.coupon,
             lines=lines,
@@ -351,7 +351,6 @@ def _rate_subscription(
             credits_for_period=b.ended.start,  # pending credits are for the period that just ended
         )
         if discount is not None:
-            lines.append(discount)
             discounted.add(sub.pk)
         if not lines:
             continue  # nothing owed at this boundary (e.g. the end of a canceled, prepaid period)
@@ -598,8 +597,11 @@ def refresh_draft_usage(*, invoice_id: int) -> int:
             fresh.amount,
             fresh.detail,
         )
+        # the line keeps its share of a discount until _rediscount splits the discount again
         line.tax = line_tax(
-            amount=fresh.amount, rate_percent=line.tax_rate_percent, currency=invoice.currency
+            amount=fresh.amount + line.discount_share,
+            rate_percent=line.tax_rate_percent,
+            currency=invoice.currency,
         )
         changed.append(line)
     if changed:
@@ -611,10 +613,17 @@ def refresh_draft_usage(*, invoice_id: int) -> int:
 
 
 def _rediscount(invoice: Invoice, sub_ids: set[int]) -> None:
-    """Recompute the coupon discount of these subscriptions on a draft whose lines changed."""
+    """Recompute the coupon discount of these subscriptions on a draft whose lines changed.
+
+    The coupon line is written again and every line of the subscription gets its new share of it and
+    the tax on its amount after that share, by the same rule as when the lines were first written.
+    """
     subs = Subscription.objects.select_related("coupon").filter(pk__in=sub_ids, coupon__isnull=False)
     for sub in subs:
-        InvoiceLine.objects.filter(invoice=invoice, subscription=sub, kind=LineKind.DISCOUNT).delete()
+        InvoiceLine.objects.filter(invoice=invoice, subscription=sub).filter(
+            Q(kind=LineKind.DISCOUNT) | Q(tax_in_covered_lines=True)
+        ).delete()
+        rows = list(InvoiceLine.objects.filter(invoice=invoice, subscription=sub).order_by("position", "id"))
         drafts = [
             LineDraft(
                 kind=line.kind,
@@ -624,15 +633,19 @@ def _rediscount(invoice: Invoice, sub_ids: set[int]) -> None:
                 period_end=line.period_end,
                 subscription_id=line.subscription_id,
             )
-            for line in InvoiceLine.objects.filter(invoice=invoice, subscription=sub)
+            for line in rows
         ]
-        discount = rating.discount_line(
+        drafts, discount = rating.with_discount(
             sub=sub,
             coupon=sub.coupon,
             lines=drafts,
             currency=invoice.currency,
             once_used=bool(subscriptions_discounted([sub.pk], excluding_invoice=invoice.pk)),
         )
+        for line, draft in zip(rows, drafts[: len(rows)], strict=True):  # the discount line comes last
+            line.discount_share = draft.discount_share
+            line.tax = draft_tax(draft=draft, rate_percent=line.tax_rate_percent, currency=invoice.currency)
+        InvoiceLine.objects.bulk_update(rows, ["discount_share", "tax"])
         if discount is not None:
             position = InvoiceLine.objects.filter(invoice=invoice).count()
             line_from_draft(

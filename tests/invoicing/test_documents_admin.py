@@ -191,6 +191,10 @@ def test_the_credit_note_form_shows_the_service_error_and_creates_the_note(
     done = c.post(url, {"amount": "100.00", "reason": "Outage"}, follow=True)
     assert any("CN-2026-000001" in n for n in messages_of(done))
     assert Invoice.objects.get(pk=invoice.pk).amount_due == Decimal("20.00")
+    # the invoice page's figures: 120.00 - 100.00 credited = 20.00 due
+    figures = c.get(change_url(invoice)).content.decode()
+    assert '<td>Credit notes</td><td style="text-align:right">USD -100.00</td>' in figures
+    assert '<td>Amount due</td><td style="text-align:right">USD 20.00</td>' in figures
 
     # the action on the list sends finance to the same form
     redirect = c.post(CHANGELIST, {"action": "create_credit_note", "_selected_action": [invoice.pk]})

@@ -93,6 +93,19 @@ def test_payment_fields_and_status_still_move(finalized: Invoice) -> None:
     assert (stored.status, stored.amount_due, stored.paid_at) == (InvoiceStatus.PAID, Decimal("0.00"), AT)
 
 
+def test_amount_credited_grows_after_finalization_but_never_shrinks(finalized: Invoice) -> None:
+    finalized.amount_credited = Decimal("30.00")
+    finalized.save(update_fields=["amount_credited"])  # the model lets it move, like amount_paid
+    assert Invoice.objects.filter(pk=finalized.pk).update(amount_credited=Decimal("40.00")) == 1
+    # a credit note is never taken back: the database refuses a smaller figure (PostgreSQL and SQLite)
+    refused_by_the_database(
+        lambda: Invoice.objects.filter(pk=finalized.pk).update(amount_credited=Decimal("10.00"))
+    )
+    assert Invoice.objects.get(pk=finalized.pk).amount_credited == Decimal("40.00")
+    # the new guard still refuses the frozen figures
+    refused_by_the_database(lambda: Invoice.objects.filter(pk=finalized.pk).update(total=Decimal("1.00")))
+
+
 def test_a_finalized_invoice_and_its_lines_cannot_be_deleted_nor_lines_added(finalized: Invoice) -> None:
     line_id = finalized.lines.get().pk
     refused_by_the_database(lambda: Invoice.objects.filter(pk=finalized.pk)._raw_delete(connection.alias))

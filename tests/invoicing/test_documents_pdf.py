@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from invoicing.models import Invoice, LineKind
+from invoicing.services.credit_notes import credit_note_create
 from invoicing.services.drafts import LineDraft
 from invoicing.services.finalization import invoice_finalize
 from invoicing.services.pdf import invoice_html, invoice_pdf, money, payment_terms, quantity, unit_price
@@ -105,6 +106,16 @@ def test_credits_and_credit_invoices_are_spelled_out() -> None:
     following = invoice_finalize(invoice_id=make_draft(customer, billing_date=MAR_1).pk, at=AT)
     html = invoice_html(invoice=following)
     assert "Credits applied" in html and "-$30.00" in html and "$70.00" in html
+
+
+def test_credit_notes_are_shown_between_the_total_and_the_amount_due() -> None:
+    invoice = invoice_finalize(invoice_id=make_draft(make_customer()).pk, at=AT)
+    assert "Credit notes" not in invoice_html(invoice=invoice)
+    credit_note_create(invoice_id=invoice.pk, amount=Decimal("30.00"), reason="Outage", at=AT)
+    invoice.refresh_from_db()
+    html = invoice_html(invoice=invoice)
+    assert "Credit notes" in html and "-$30.00" in html
+    assert html.index("Credit notes") < html.index("Amount due")
 
 
 def test_a_long_invoice_renders_on_several_pages() -> None:

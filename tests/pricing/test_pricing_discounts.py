@@ -14,6 +14,7 @@ from billing.pricing.discounts import (
     allocate_discount,
     coupon_applies,
     discount_amount,
+    discount_shares,
     validate_coupon,
 )
 from billing.pricing.errors import PricingError, PricingErrorCode
@@ -112,12 +113,37 @@ def test_coupon_validation_names_the_field(spec: CouponSpec, field: str, code: P
     assert (error.value.field, error.value.code) == (field, code)
 
 
-def test_allocate_discount_splits_exactly_by_largest_remainder() -> None:
+def test_allocate_discount_gives_the_remainder_cent_to_the_largest_line() -> None:
     shares = allocate_discount(
         discount=D("-10.00"), amounts=[D("10.00"), D("10.00"), D("10.00")], currency="USD"
     )
-    assert shares == (D("-3.34"), D("-3.33"), D("-3.33"))
+    assert shares == (D("-3.34"), D("-3.33"), D("-3.33"))  # equal lines: the earlier one
     assert allocate_discount(discount=D("-0.00"), amounts=[D("5.00")], currency="USD") == (D("0.00"),)
+    # 3.00 over 9.99 and 20.00: 0.9993 and 2.0007 round down to 0.99 and 2.00; the cent goes to 20.00
+    # although 0.9993 has the larger remainder (DESIGN.md: "the remainder cent to the largest")
+    assert allocate_discount(discount=D("-3.00"), amounts=[D("9.99"), D("20.00")], currency="USD") == (
+        D("-0.99"),
+        D("-2.01"),
+    )
+    assert allocate_discount(discount=D("-151"), amounts=[D("1005")], currency="JPY") == (D("-151"),)
+    # a zero line gets nothing, even when cents are left over
+    assert allocate_discount(
+        discount=D("-0.02"), amounts=[D("0.01"), D("0.00"), D("0.01"), D("0.01")], currency="USD"
+    ) == (D("-0.01"), D("0.00"), D("-0.01"), D("0.00"))
+
+
+def test_discount_shares_split_a_coupon_over_charges_and_credits() -> None:
+    # 15% off 30.05 (4.51) and off a 15.03 credit (2.25): the coupon line is -4.51 + 2.25 = -2.26
+    shares = discount_shares(
+        on_charges=D("-4.51"),
+        on_credits=D("-2.25"),
+        amounts=[D("30.05"), D("0.00"), D("-15.03")],
+        currency="USD",
+    )
+    assert shares == (D("-4.51"), D("0.00"), D("2.25"))
+    with pytest.raises(PricingError) as error:
+        discount_shares(on_charges=D("-1.00"), on_credits=D(0), amounts=[D("0.50")], currency="USD")
+    assert error.value.field == "discount"
 
 
 # --- properties ----------------------------------------------------------------------------------
@@ -151,13 +177,45 @@ def test_discount_never_makes_the_eligible_amount_negative(coupon: CouponSpec, e
 
 
 @given(st.lists(st.decimals(min_value=0, max_value=10_000, places=2), min_size=1, max_size=8), st.data())
-def test_allocated_shares_add_up_exactly_and_stay_within_each_line(
+def test_allocated_shares_add_up_exactly_stay_within_each_line_and_a_cent_of_proportional(
     amounts: list[Decimal], data: st.DataObject
 ) -> None:
     total = sum(amounts, D(0))
     discount = -data.draw(st.decimals(min_value=0, max_value=total, places=2))
     shares = allocate_discount(discount=discount, amounts=amounts, currency="USD")
     assert sum(shares, D(0)) == discount
+    up, down = [], []  # lines whose exact share was rounded up / down to the cent
     for amount, share in zip(amounts, shares, strict=True):
         assert share <= 0
         assert amount + share >= 0
+        exact = -discount * amount / total if total else D(0)
+        assert abs(-share - exact) < D("0.01")
+        if -share > exact:
+            up.append(amount)
+        elif -share < exact:
+            down.append(amount)
+    # the leftover cents went to the largest of the rounded lines
+    assert not up or not down or min(up) >= max(down)
+
+
+signed_amounts = st.lists(st.decimals(min_value=-10_000, max_value=10_000, places=2), min_size=1, max_size=8)
+
+
+@given(signed_amounts, st.data())
+def test_discount_shares_add_up_to_the_coupon_line_and_never_flip_a_line(
+    amounts: list[Decimal], data: st.DataObject
+) -> None:
+    charges = sum((a for a in amounts if a > 0), D(0))
+    credits = -sum((a for a in amounts if a < 0), D(0))
+    on_charges = -data.draw(st.decimals(min_value=0, max_value=charges, places=2))
+    on_credits = -data.draw(st.decimals(min_value=0, max_value=credits, places=2))
+    shares = discount_shares(on_charges=on_charges, on_credits=on_credits, amounts=amounts, currency="USD")
+    assert sum(shares, D(0)) == on_charges - on_credits
+    for amount, share in zip(amounts, shares, strict=True):
+        assert share == share.quantize(D("0.01"))
+        if amount > 0:
+            assert -amount <= share <= 0
+        elif amount < 0:
+            assert 0 <= share <= -amount
+        else:
+            assert share == 0
