@@ -108,14 +108,16 @@ def test_credits_and_credit_invoices_are_spelled_out() -> None:
     assert "Credits applied" in html and "-$30.00" in html and "$70.00" in html
 
 
-def test_credit_notes_are_shown_between_the_total_and_the_amount_due() -> None:
+def test_a_credit_note_leaves_the_issued_invoice_document_as_issued() -> None:
+    """The credit note is a document of its own (CN-…); the invoice's PDF keeps the figures it was issued with."""
     invoice = invoice_finalize(invoice_id=make_draft(make_customer()).pk, at=AT)
-    assert "Credit notes" not in invoice_html(invoice=invoice)
+    issued = invoice_html(invoice=invoice)
     credit_note_create(invoice_id=invoice.pk, amount=Decimal("30.00"), reason="Outage", at=AT)
     invoice.refresh_from_db()
+    assert invoice.amount_credited == Decimal("30.00")
     html = invoice_html(invoice=invoice)
-    assert "Credit notes" in html and "-$30.00" in html
-    assert html.index("Credit notes") < html.index("Amount due")
+    assert "Credit notes" not in html and "-$30.00" not in html
+    assert html == issued
 
 
 def test_a_long_invoice_renders_on_several_pages() -> None:
