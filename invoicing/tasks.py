@@ -49,3 +49,11 @@ def scheduled_dunning(as_of: str | None = None) -> int:
     from invoicing.services.dunning import dunning_run
 
     return dunning_run(as_of=datetime.fromisoformat(as_of) if as_of else timezone.now())
+
+
+@shared_task(acks_late=True)
+def refresh_drafts_usage(invoice_ids: list[int]) -> int:
+    """Late usage inside the grace window: re-rate the drafts it belongs to (a rerun changes nothing)."""
+    from invoicing.services.late_usage import drafts_usage_refresh
+
+    return drafts_usage_refresh(invoice_ids=invoice_ids)

@@ -31,9 +31,11 @@ from billing.models.usage import (
     UsageAlert,
     UsageAlertFiring,
     UsageAlertKind,
+    UsageCorrection,
     UsageEvent,
     UsageEventKey,
     UsageRollup,
+    VoidedUsageEvent,
 )
 
 __all__ = [
@@ -63,7 +65,9 @@ __all__ = [
     "UsageAlert",
     "UsageAlertFiring",
     "UsageAlertKind",
+    "UsageCorrection",
     "UsageEvent",
     "UsageEventKey",
     "UsageRollup",
+    "VoidedUsageEvent",
 ]
