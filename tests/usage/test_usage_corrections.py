@@ -206,3 +206,10 @@ def test_import_usage_stops_at_a_bad_line_naming_it(tmp_path: Path, customer: An
     with pytest.raises(CommandError, match=r"bad.jsonl:line 3: properties.gb: .*non-negative"):
         call_command("import_usage", str(bad))
     assert UsageEvent.objects.count() == 0  # the batch is refused whole
+
+
+def test_a_malformed_void_request_is_a_400_naming_the_field(api: APIClient, customer: Any) -> None:
+    response = api.post("/api/v1/events/void", {"events": [{"customer": "acme"}]}, format="json")
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == ["events[0].event_id"]
+    assert api.post("/api/v1/events/void", {"events": []}, format="json").status_code == 400

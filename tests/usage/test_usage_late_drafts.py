@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from rest_framework.test import APIClient
 
+from billing.models import Subscription
 from invoicing.models import Invoice
 from invoicing.services.billing_runs import billing_run_create, billing_run_execute
-from tests.usage.conftest import FEB, JAN, D
+from tests.usage.conftest import FEB, JAN, D, event, post_events
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +68,27 @@ def test_a_late_event_after_finalization_leaves_the_issued_invoice_as_it_was(
     issued.refresh_from_db()
     assert usage_line(issued) == (D("1000"), D("0.40"), D("0.04"))
     assert issued.total == D("11.44")
+
+
+def test_through_the_api_the_draft_is_updated_when_the_202_returns(
+    api: APIClient, metered_catalog: None, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Dates built from the wall clock: the API bounds event times by it (the late-event limit)."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=35)
+    customer = {"external_id": "acme", "name": "Acme", "currency": "USD", "tax_rate_percent": "10"}
+    assert api.post("/api/v1/customers", customer, format="json").status_code == 201
+    body = {"customer": "acme", "plan": "api", "start": start.isoformat()}
+    assert api.post("/api/v1/subscriptions", body, format="json").status_code == 201
+    first = Subscription.objects.get()
+    billing_date = first.current_period_end  # a month after start: 4 to 7 days ago
+    billing_run_execute(run_id=billing_run_create(as_of=billing_date).pk)
+    draft = Invoice.objects.get(billing_date=billing_date)
+    assert usage_line(draft) == (D("0"), D("0.00"), D("0.00"))
+
+    late = event("late", "requests", at=billing_date - timedelta(hours=1), n=2500)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_events(api, [late]).status_code == 202
+
+    draft.refresh_from_db()
+    assert usage_line(draft) == (D("2500"), D("1.00"), D("0.10"))
+    assert (draft.status, draft.total) == ("draft", D("12.10"))
