@@ -213,3 +213,14 @@ def test_a_malformed_void_request_is_a_400_naming_the_field(api: APIClient, cust
     assert response.status_code == 400
     assert [e["field"] for e in response.json()["errors"]] == ["events[0].event_id"]
     assert api.post("/api/v1/events/void", {"events": []}, format="json").status_code == 400
+
+
+def test_finance_sees_voided_events_in_the_admin(
+    client: Any, finance_user: User, api: APIClient, customer: Any, metrics: Any
+) -> None:
+    assert post_events(api, [event("oops", "relay_gb", gb=4)]).status_code == 202
+    assert void(api, "oops").json() == {"voided": 1}
+    client.force_login(finance_user)
+    page = client.get("/admin/billing/voidedusageevent/")
+    assert page.status_code == 200
+    assert "oops" in page.content.decode()
