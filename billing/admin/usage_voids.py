@@ -10,6 +10,7 @@ from django.contrib import admin
 
 from billing.admin.base import ImmutableMixin
 from billing.models import VoidedUsageEvent
+from billing.services.usage_void import KEPT_FIELDS
 
 
 @admin.register(VoidedUsageEvent)
@@ -27,17 +28,5 @@ class VoidedUsageEventAdmin(ImmutableMixin, admin.ModelAdmin):
     list_filter = ("reason", "voided_at")
     search_fields = ("event_id",)
     search_help_text = "Event id."
-    readonly_fields = (
-        "customer_id",
-        "metric_id",
-        "event_id",
-        "timestamp",
-        "value",
-        "distinct_value",
-        "properties",
-        "ingested_at",
-        "voided_at",
-        "voided_by",
-        "reason",
-    )
+    readonly_fields = (*KEPT_FIELDS, "voided_at", "voided_by", "reason")
     list_per_page = 50
