@@ -17,12 +17,20 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import ApiToken, Contact, Customer
-from accounts.services.customers import EDITABLE_FIELDS, customer_create, customer_update
+from accounts.services.customers import (
+    EDITABLE_FIELDS,
+    customer_create,
+    customer_is_referenced,
+    customer_remove,
+    customer_update,
+)
 from accounts.services.tokens import api_token_revoke
-from config.errors import ValidationFailed
+from config.errors import RatecardError, ValidationFailed
 
 admin.site.site_header = "Ratecard billing"
 admin.site.site_title = "Ratecard billing"
@@ -125,8 +133,16 @@ class CustomerAdmin(HistoryAdmin):
         "country",
         "contact_count",
         "created_at",
+        "archived_at",
     )
-    list_filter = ("currency", "billing_anchor", "invoice_grouping", "country")
+    list_filter = (
+        ("archived_at", admin.EmptyFieldListFilter),
+        "currency",
+        "billing_anchor",
+        "invoice_grouping",
+        "country",
+    )
+    actions = ("remove_selected",)
     search_fields = ("name", "email", "domain", "external_id", "contacts__email")
     search_help_text = "Name, e-mail (the customer's or a contact's), domain or external id."
     list_per_page = 50
@@ -161,16 +177,82 @@ class CustomerAdmin(HistoryAdmin):
                 )
             },
         ),
-        ("Integration", {"fields": ("stripe_customer_id", "created_at", "updated_at")}),
+        ("Integration", {"fields": ("stripe_customer_id", "created_at", "updated_at", "archived_at")}),
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return super().get_queryset(request).annotate(contact_count=Count("contacts", distinct=True))  # type: ignore[no-any-return]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None) -> tuple[str, ...]:
-        always = ("stripe_customer_id", "created_at", "updated_at")
+        always = ("stripe_customer_id", "created_at", "updated_at", "archived_at")
         # external_id and currency are fixed once the customer exists (customer_update refuses them)
         return (*always, "external_id", "currency") if obj is not None else always
+
+    # --- delete means archive for a customer with usage, subscriptions or invoices -------------------
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # replaced by remove_selected, which archives instead
+        return actions  # type: ignore[no-any-return]
+
+    @admin.action(
+        description="Delete selected customers (archived instead when they have usage, "
+        "subscriptions or invoices)",
+        permissions=["delete"],
+    )
+    def remove_selected(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        outcomes: dict[str, int] = {"deleted": 0, "archived": 0}
+        for customer in queryset.order_by("pk"):
+            try:
+                outcomes[customer_remove(customer=customer)] += 1
+            except RatecardError as exc:
+                self.message_user(request, f"{customer}: {exc.message}", messages.ERROR)
+        self.message_user(
+            request,
+            f"{outcomes['deleted']} deleted, {outcomes['archived']} archived (they have usage, "
+            "subscriptions or invoices, which are kept).",
+            messages.SUCCESS,
+        )
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """A customer nothing refers to is deleted as usual; any other one is archived, after asking."""
+        customer = self.get_object(request, object_id)
+        if customer is None or not customer_is_referenced(customer=customer):
+            return super().delete_view(request, object_id, extra_context)
+        if not self.has_delete_permission(request, customer):
+            raise PermissionDenied
+        change_url = reverse("admin:accounts_customer_change", args=(customer.pk,))
+        if request.method == "POST":
+            try:
+                customer_remove(customer=customer)
+            except RatecardError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return HttpResponseRedirect(change_url)
+            self.message_user(
+                request,
+                f"{customer} was archived, not deleted: it has usage, subscriptions or invoices, which are "
+                "kept. Its external id stays taken.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(reverse("admin:accounts_customer_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Archive instead of delete",
+            "question": f"{customer} cannot be deleted: it has usage, subscriptions or invoices, which "
+            "must be kept. Archive it instead?",
+            "rows": [
+                (
+                    str(customer),
+                    "archived: its usage, subscriptions and invoices stay; its external id stays taken",
+                )
+            ],
+            "confirm_label": "Yes, archive it",
+            "back_url": change_url,
+        }
+        return TemplateResponse(request, "admin/invoicing/confirm_action.html", context)
 
     @admin.display(description="contacts", ordering="contact_count")
     def contact_count(self, obj: Customer) -> int:

@@ -63,6 +63,12 @@ class Customer(models.Model):
     stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set instead of deleting a customer that has usage, subscriptions or invoices: "
+        "what it was billed stays, and its external id is never reused.",
+    )
 
     history = HistoricalRecords()
 

@@ -2,7 +2,7 @@
 
 - finance: everything in Ratecard's apps (catalog, contracts, invoices, credit notes, billing runs).
 - sales: reads everything; edits customers, contacts and the deal models listed in SALES_EDITABLE;
-  never the catalog's prices, never invoice finalization.
+  never the catalog's prices, never invoice finalization, never deletes a customer.
 - support: reads everything; may resend an invoice; changes nothing else.
 
 ``ensure_roles`` runs after every migrate (post_migrate), so it is idempotent.
@@ -34,6 +34,8 @@ SALES_EDITABLE = {
 # custom permissions that are actions rather than model edits
 SUPPORT_EXTRA = {"invoicing.resend_invoice"}
 FINANCE_ONLY = {"invoicing.finalize_invoice", "billing.approve_contract"}
+# sales never deletes a customer (finance removes one: deleted if nothing refers to it, else archived)
+SALES_DENIED = {"accounts.delete_customer"}
 # tokens and idempotency records are per-user plumbing, not something roles edit
 NOT_FOR_ROLES = {"accounts.apitoken", "accounts.idempotencyrecord"}
 
@@ -51,7 +53,7 @@ def role_permissions(role: str) -> set[str]:
         if role == FINANCE:
             wanted.add(full)
         elif role == SALES:
-            if is_view or (label in SALES_EDITABLE and full not in FINANCE_ONLY):
+            if is_view or (label in SALES_EDITABLE and full not in FINANCE_ONLY | SALES_DENIED):
                 wanted.add(full)
         elif role == SUPPORT and (is_view or full in SUPPORT_EXTRA):
             wanted.add(full)

@@ -82,3 +82,11 @@ def email_outbox_sweep() -> int:
     for outbox_id in due:
         send_email.delay(outbox_id)
     return len(due)
+
+
+@shared_task(acks_late=True)
+def refresh_drafts_usage(invoice_ids: list[int]) -> int:
+    """Late usage inside the grace window: re-rate the drafts it belongs to (a rerun changes nothing)."""
+    from invoicing.services.late_usage import drafts_usage_refresh
+
+    return drafts_usage_refresh(invoice_ids=invoice_ids)

@@ -58,7 +58,7 @@ class CustomerOutSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = [*WRITABLE, "stripe_customer_id", "created_at", "updated_at"]
+        fields = [*WRITABLE, "stripe_customer_id", "created_at", "updated_at", "archived_at"]
 
     def get_tax_rate_percent(self, customer: Customer) -> str:
         return f"{Decimal(customer.tax_rate_percent).normalize():f}"

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
 
 from accounts.currencies import is_known_currency, is_known_timezone
 from accounts.models import BillingAnchor, Customer, InvoiceGrouping
-from config.errors import ErrorCode, FieldError, ValidationFailed
+from config.errors import Conflict, ErrorCode, FieldError, ValidationFailed
 
 EDITABLE_FIELDS = (
     "name",
@@ -63,11 +64,13 @@ def customer_create(*, external_id: str, name: str, currency: str, **fields: Any
     if unknown:
         raise ValidationFailed(f"Unknown field {sorted(unknown)[0]!r}.", field=sorted(unknown)[0])
     errors = _check({"currency": currency, **fields})
-    if Customer.objects.filter(external_id=external_id).exists():
+    taken = list(Customer.objects.filter(external_id=external_id).values_list("archived_at", flat=True)[:1])
+    if taken:
+        archived = " (archived: its usage and invoices are kept, so its external id is never reused)"
         errors.append(
             FieldError(
                 "external_id",
-                f"A customer with external_id {external_id!r} exists already.",
+                f"A customer with external_id {external_id!r} exists already{archived if taken[0] else ''}.",
                 ErrorCode.CONFLICT,
             )
         )
@@ -105,3 +108,44 @@ def customer_update(*, customer: Customer, **fields: Any) -> Customer:
             setattr(locked, name, value)
         locked.save()
     return locked
+
+
+# Subscriptions that still bill: archiving such a customer would hide an account that is still owed.
+LIVE_SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due")
+
+
+def customer_is_referenced(*, customer: Customer) -> bool:
+    """True when anything but its own contacts and settings refers to the customer: usage, subscriptions,
+    invoices, credit notes, contracts... (every relation that does not cascade). Such a customer is
+    archived, never deleted: what it was billed, and the usage behind it, must stay."""
+    for relation in Customer._meta.related_objects:
+        if relation.on_delete in (models.CASCADE, models.DO_NOTHING):
+            continue  # owned rows (contacts, alerts) go with the customer; history rows stay anyway
+        manager = relation.related_model._default_manager
+        if manager.filter(**{relation.field.name: customer.pk}).exists():
+            return True
+    return False
+
+
+def customer_remove(*, customer: Customer) -> str:
+    """Delete a customer nothing refers to; archive one that has usage, subscriptions or invoices.
+
+    Returns ``"deleted"`` or ``"archived"``. ``Conflict`` (409) while one of its subscriptions still
+    bills (cancel it first). Archiving twice is a no-op; an archived customer's external id stays taken.
+    """
+    with transaction.atomic():
+        locked = Customer.objects.select_for_update().get(pk=customer.pk)
+        if not customer_is_referenced(customer=locked):
+            locked.delete()
+            return "deleted"
+        # the reverse accessor of billing's Subscription (accounts may not import billing)
+        if locked.subscriptions.filter(status__in=LIVE_SUBSCRIPTION_STATUSES).exists():  # type: ignore[attr-defined]
+            raise Conflict(
+                f"{locked} has subscriptions that still bill: cancel them first. A customer with usage, "
+                "subscriptions or invoices is archived, never deleted.",
+                field="external_id",
+            )
+        if locked.archived_at is None:
+            locked.archived_at = timezone.now()
+            locked.save(update_fields=["archived_at", "updated_at"])
+        return "archived"

@@ -11,7 +11,7 @@ How amounts, tiers and instants read is in ``billing.display``. Who may do what 
 groups' model permissions (``accounts/roles.py``); these admins only ever take permissions away.
 """
 
-from billing.admin import catalog, plans, subscriptions, usage
+from billing.admin import catalog, plans, subscriptions, usage, usage_voids
 from billing.admin.base import ImmutableMixin
 from billing.admin.plans import plan_version_copy_newest, plan_version_draft
 from billing.display import (
@@ -45,4 +45,5 @@ __all__ = [
     "tier_units",
     "tiers_table",
     "usage",
+    "usage_voids",
 ]

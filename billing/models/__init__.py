@@ -34,9 +34,11 @@ from billing.models.usage import (
     UsageAlert,
     UsageAlertFiring,
     UsageAlertKind,
+    UsageCorrection,
     UsageEvent,
     UsageEventKey,
     UsageRollup,
+    VoidedUsageEvent,
 )
 
 __all__ = [
@@ -69,7 +71,9 @@ __all__ = [
     "UsageAlert",
     "UsageAlertFiring",
     "UsageAlertKind",
+    "UsageCorrection",
     "UsageEvent",
     "UsageEventKey",
     "UsageRollup",
+    "VoidedUsageEvent",
 ]

@@ -7,8 +7,9 @@ Rules (API.md, DESIGN.md's late-usage rule):
   ``RATECARD_LATE_EVENT_LIMIT_DAYS`` behind it. The reference is the wall clock (as Stripe's meters do:
   the event's own timestamp is the business time; ``now`` only bounds it), overridable by ``now``;
   late events inside the limit are accepted and billing turns them into draft updates or adjustments;
-- the metric's field must be present: a number (JSON number, or a decimal string) for sum, max,
-  latest and weighted_sum, at most 12 decimal places; a string or number for unique_count;
+- the metric's field must be present: a finite, non-negative number (JSON number, or a decimal
+  string) for sum, max, latest and weighted_sum, at most 12 decimal places; a string or number for
+  unique_count;
 - one bad event rejects the whole batch, with every error listed;
 - a repeated (customer, event_id), in the batch or across batches, is a duplicate and counts once.
 """
@@ -29,9 +30,11 @@ from django.utils import timezone
 from accounts.models import Customer
 from billing.models import Aggregation, BillableMetric
 from billing.services import usage_live
+from billing.services.usage_corrections import usage_corrections_record
+from billing.services.usage_hooks import usage_changed
 from billing.services.usage_schema import PROPERTIES_ENCODER, BatchInvalid, EventIn, decode_batch
-from billing.services.usage_writes import EventRow, write_events
-from config.errors import ErrorCode, FieldError, ValidationFailed
+from billing.services.usage_writes import EventRow, StaleReference, write_events
+from config.errors import Conflict, ErrorCode, FieldError, ValidationFailed
 
 FUTURE_SKEW = timedelta(minutes=5)
 MAX_INTEGER_DIGITS = 26  # numeric(38, 12)
@@ -56,8 +59,10 @@ class MetricInfo:
 class _LookupCache:
     """External id / code -> row, per process, positive hits only, for ``CACHE_SECONDS``.
 
-    Customers and metrics are PROTECTed by their events and a metric never changes what it measures,
-    so a cached hit stays right; misses always ask the database (a customer created a second ago works).
+    External ids never change, a metric never changes what it measures, and customers and metrics
+    with events cannot be deleted; one without events can, and a hit may then name a dead id: the
+    insert's foreign keys catch it and ``usage_events_ingest`` drops the cache and validates again.
+    Misses always ask the database (a customer created a second ago works).
     """
 
     def __init__(self) -> None:
@@ -136,8 +141,9 @@ def _field_value(
             return None, None
         return None, str(raw)
     value = _numeric(raw)
-    if value is None:
-        errors.append(FieldError(path, "Must be a number (or a decimal string)."))
+    if value is None or value < 0:
+        # usage is never negative: a correction is a void (POST /api/v1/events/void), not a minus
+        errors.append(FieldError(path, "Must be a finite, non-negative number (or a decimal string)."))
         return None, None
     exponent = value.as_tuple().exponent
     if (isinstance(exponent, int) and exponent < -MAX_PLACES) or value.adjusted() >= MAX_INTEGER_DIGITS:
@@ -148,10 +154,13 @@ def _field_value(
     return value, None
 
 
-def validate_events(events: Sequence[EventIn], *, now: datetime) -> tuple[list[EventRow], int]:
+def validate_events(
+    events: Sequence[EventIn], *, now: datetime, backfill: bool = False
+) -> tuple[list[EventRow], int]:
     """Check every event; return the rows to write and the number of in-batch repeats.
 
-    Raises ``ValidationFailed`` listing every error when any event is bad.
+    Raises ``ValidationFailed`` listing every error when any event is bad. ``backfill`` lifts the
+    late-event limit (never the bound on the future).
     """
     customers = lookups.customer_ids({event.customer for event in events})
     metrics = lookups.metric_infos({event.metric for event in events})
@@ -178,7 +187,7 @@ def validate_events(events: Sequence[EventIn], *, now: datetime) -> tuple[list[E
             errors.append(
                 FieldError(f"events[{index}].timestamp", "The timestamp is in the future (beyond 5 minutes).")
             )
-        elif event.timestamp < earliest:
+        elif event.timestamp < earliest and not backfill:
             errors.append(
                 FieldError(
                     f"events[{index}].timestamp",
@@ -212,21 +221,48 @@ def validate_events(events: Sequence[EventIn], *, now: datetime) -> tuple[list[E
     return rows, repeats
 
 
-def usage_events_ingest(*, events: Sequence[EventIn], now: datetime | None = None) -> IngestResult:
-    """Validate and write a batch (all or nothing); visible to the next read when this returns."""
-    rows, repeats = validate_events(events, now=now or timezone.now())
+def usage_events_ingest(
+    *, events: Sequence[EventIn], now: datetime | None = None, backfill: bool = False
+) -> IngestResult:
+    """Validate and write a batch (all or nothing); visible to the next read when this returns.
+
+    ``backfill`` (finance importing history) lifts the late-event limit; what it adds to periods
+    already invoiced is recorded as a ``UsageCorrection`` so the next invoice carries the adjustment.
+    The ids the lookup cache gives are checked by the insert itself (``StaleReference``): when a
+    customer or metric was deleted meanwhile, the cache is dropped and the batch validated again, so
+    the event lands on the customer that has the external id now, or is refused.
+    """
+    moment = now or timezone.now()
+    try:
+        return _ingest_once(events, now=moment, backfill=backfill)
+    except StaleReference:
+        lookups.clear()
+    try:
+        return _ingest_once(events, now=moment, backfill=backfill)
+    except StaleReference as exc:  # deleted again between this lookup and the insert: tell the caller
+        raise Conflict("A customer or metric of the batch was deleted while it was written; retry.") from exc
+
+
+def _ingest_once(events: Sequence[EventIn], *, now: datetime, backfill: bool) -> IngestResult:
+    rows, repeats = validate_events(events, now=now, backfill=backfill)
     live_ids = usage_live.live_metric_ids()
     with transaction.atomic():
         accepted, inserted = write_events(rows, live_metric_ids=live_ids)
         if inserted:
             transaction.on_commit(lambda: usage_live.usage_live_record(rows=inserted))
+        if accepted:
+            if backfill:
+                usage_corrections_record(touches=rows)
+            usage_changed(touches=rows)  # late usage: the drafts it belongs to are re-rated after commit
     return IngestResult(accepted=accepted, duplicates=len(rows) - accepted + repeats)
 
 
-def usage_events_ingest_json(*, body: bytes, now: datetime | None = None) -> IngestResult:
+def usage_events_ingest_json(
+    *, body: bytes, now: datetime | None = None, backfill: bool = False
+) -> IngestResult:
     """``usage_events_ingest`` for a raw ``{"events": [...]}`` request body."""
     try:
         events = decode_batch(body)
     except BatchInvalid as exc:
         raise ValidationFailed(exc.errors[0].message, field=exc.errors[0].field, errors=exc.errors) from exc
-    return usage_events_ingest(events=events, now=now)
+    return usage_events_ingest(events=events, now=now, backfill=backfill)

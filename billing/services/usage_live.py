@@ -263,3 +263,23 @@ def _from_database(customer_id: int, metric: BillableMetric, start: datetime, en
                 return normalize(value) if value is not None else ZERO
         return ZERO
     return usage_quantity(customer_id=customer_id, metric_id=metric.pk, start=start, end=end)
+
+
+def usage_live_forget(*, pairs: set[tuple[int, int]]) -> None:
+    """Drop the live counters of these (customer, metric) pairs: the next read rebuilds them from the
+    database (after a void, which no increment can express)."""
+    client = redis_client()
+    if client is None or not pairs:
+        return
+    periods = live_periods(customer_id for customer_id, _ in pairs)
+    keys = [
+        name
+        for customer_id, metric_id in sorted(pairs)
+        for start, end in periods.get(customer_id, ())
+        for name in (
+            _key(customer_id, metric_id, start, end),
+            _key(customer_id, metric_id, start, end) + ":u",
+        )
+    ]
+    if keys:
+        client.delete(*keys)

@@ -56,8 +56,9 @@ STAGING_TYPES = ["int8", "int8", "text", "timestamptz", "numeric", "text", "text
 
 POSTGRES_INSERT = """
 WITH new_keys AS (
-    INSERT INTO billing_usageeventkey (customer_id, event_id)
-    SELECT customer_id, event_id FROM usage_event_staging ORDER BY customer_id, event_id COLLATE "C"
+    INSERT INTO billing_usageeventkey (customer_id, event_id, metric_id, "timestamp")
+    SELECT customer_id, event_id, metric_id, ts FROM usage_event_staging
+    ORDER BY customer_id, event_id COLLATE "C"
     ON CONFLICT DO NOTHING
     RETURNING customer_id, event_id
 ), inserted AS (
@@ -82,16 +83,42 @@ SELECT NULL, count(*), NULL, NULL, NULL FROM inserted
 """
 
 
+class StaleReference(Exception):
+    """A row names a customer or metric id that no longer exists (a lookup cache outlived a delete).
+
+    Raised from inside the caller's transaction, which must roll back; nothing was written.
+    """
+
+
 def write_events(rows: list[EventRow], *, live_metric_ids: set[int]) -> tuple[int, list[InsertedRow]]:
     """Insert the batch exactly once; return (accepted, the inserted rows of ``live_metric_ids``).
 
-    ``rows`` must not repeat a (customer_id, event_id) (the caller drops in-batch repeats).
+    ``rows`` must not repeat a (customer_id, event_id) (the caller drops in-batch repeats). The insert
+    itself checks that every customer and metric still exists (foreign keys on PostgreSQL, a query
+    elsewhere) and raises ``StaleReference`` otherwise.
     """
     if not rows:
         return 0, []
     if connection.vendor == "postgresql":
-        return _write_postgres(rows, live_metric_ids)
+        try:
+            return _write_postgres(rows, live_metric_ids)
+        except psycopg.errors.ForeignKeyViolation as exc:
+            raise StaleReference(str(exc)) from exc
+    _check_references(rows)
     return _write_generic(rows, live_metric_ids)
+
+
+def _check_references(rows: list[EventRow]) -> None:
+    """The demo database has no foreign keys on the event table: check the ids the batch names."""
+    from accounts.models import Customer
+    from billing.models import BillableMetric
+
+    customer_ids = {row.customer_id for row in rows}
+    metric_ids = {row.metric_id for row in rows}
+    if Customer.objects.filter(pk__in=customer_ids).count() != len(customer_ids) or (
+        BillableMetric.objects.filter(pk__in=metric_ids).count() != len(metric_ids)
+    ):
+        raise StaleReference("a customer or metric of the batch no longer exists")
 
 
 def _write_postgres(rows: list[EventRow], live_metric_ids: set[int]) -> tuple[int, list[InsertedRow]]:
@@ -118,7 +145,7 @@ def _write_postgres(rows: list[EventRow], live_metric_ids: set[int]) -> tuple[in
     return accepted, inserted
 
 
-SQLITE_KEY_CHUNK = 400
+SQLITE_KEY_CHUNK = 200  # 4 parameters a row, under SQLite's 999
 
 
 def _write_generic(rows: list[EventRow], live_metric_ids: set[int]) -> tuple[int, list[InsertedRow]]:
@@ -127,11 +154,20 @@ def _write_generic(rows: list[EventRow], live_metric_ids: set[int]) -> tuple[int
     with connection.cursor() as cursor:
         for index in range(0, len(rows), SQLITE_KEY_CHUNK):
             chunk = rows[index : index + SQLITE_KEY_CHUNK]
-            values = ", ".join(["(%s, %s)"] * len(chunk))
-            params: list[Any] = [item for row in chunk for item in (row.customer_id, row.event_id)]
+            values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+            params: list[Any] = [
+                item
+                for row in chunk
+                for item in (
+                    row.customer_id,
+                    row.event_id,
+                    row.metric_id,
+                    ops.adapt_datetimefield_value(row.timestamp),
+                )
+            ]
             cursor.execute(
-                f"INSERT INTO billing_usageeventkey (customer_id, event_id) VALUES {values}"
-                " ON CONFLICT DO NOTHING RETURNING customer_id, event_id",
+                "INSERT INTO billing_usageeventkey (customer_id, event_id, metric_id, timestamp)"
+                f" VALUES {values} ON CONFLICT DO NOTHING RETURNING customer_id, event_id",
                 params,
             )
             new_keys.update((int(c), str(e)) for c, e in cursor.fetchall())

@@ -57,6 +57,7 @@ from billing.api import usage_views  # noqa: E402
 
 urlpatterns += [
     route("events", usage_event_views.EventIngest, "event-ingest"),
+    route("events/void", usage_event_views.EventVoid, "event-void"),
     route(
         r"customers/(?P<external_id>[^/]+)/entitlements",
         usage_views.CustomerEntitlements,

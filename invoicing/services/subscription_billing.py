@@ -25,6 +25,7 @@ from billing.pricing import LineAmounts, Period, invoice_totals, line_tax
 from billing.services.scheduled_changes import billing_horizons
 from billing.services.subscription_periods import full_period_fraction
 from billing.services.usage import UsageQuery, usage_quantities
+from billing.services.usage_corrections import usage_corrections_since
 from config.bulk import bulk_update_rows
 from invoicing.models import BilledPeriod, BillingRun, Invoice, InvoiceLine, InvoiceStatus, LineKind
 from invoicing.services import rating
@@ -90,11 +91,15 @@ def load_prices(version_ids: set[int]) -> dict[int, list[Price]]:
     return prices
 
 
-def _late_window_start(boundaries: dict[int, list[Boundary]]) -> datetime | None:
+def _late_window_start(boundaries: dict[int, list[Boundary]], customer_ids: list[int]) -> datetime | None:
+    """How far back late usage may have changed what was billed: the late-event limit, or further for
+    customers whose usage a void or a backfill corrected (``UsageCorrection``)."""
     firsts = [b[0].ended.start for b in boundaries.values() if b]
     if not firsts:
         return None
-    return min(firsts) - timedelta(days=settings.RATECARD_LATE_EVENT_LIMIT_DAYS + 1)
+    since = min(firsts) - timedelta(days=settings.RATECARD_LATE_EVENT_LIMIT_DAYS + 1)
+    corrected = usage_corrections_since(customer_ids=customer_ids, before=since)
+    return min(since, corrected) if corrected is not None else since
 
 
 def _prior_usage(
@@ -212,7 +217,7 @@ def compute_billing(*, subs: list[Subscription], as_of: datetime, lock_pending: 
             "subscription_id", "period_start"
         )
     )
-    prior = _prior_usage(list(planned), _late_window_start(planned))
+    prior = _prior_usage(list(planned), _late_window_start(planned, [by_id[i].customer_id for i in planned]))
     prior_price_ids = {price_id for lines in prior.values() for price_id, _, _ in lines}
     loaded = {p.pk for ps in prices.values() for p in ps}
     if prior_price_ids - loaded:

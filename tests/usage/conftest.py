@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,8 +15,9 @@ from rest_framework.test import APIClient
 from accounts.models import Customer
 from accounts.services.customers import customer_create
 from billing.models import BillableMetric, PlanVersion, Subscription, SubscriptionStatus
-from billing.services.catalog import PlanDraft, metric_create, plan_create
-from billing.services.usage_ingest import IngestResult, usage_events_ingest_json
+from billing.services.catalog import PlanDraft, PriceDraft, metric_create, plan_create
+from billing.services.usage_ingest import IngestResult, usage_events_ingest, usage_events_ingest_json
+from billing.services.usage_schema import EventIn
 
 pg_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL mechanics")
 redis_only = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL")
@@ -103,3 +105,45 @@ def subscribe(
 
 
 D = Decimal
+
+
+# --- a metered subscription billed from January 2026 (late usage, voids, backfill) ---------------
+
+JAN = datetime(2026, 1, 1, tzinfo=UTC)
+FEB = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def metered_catalog(db: Any) -> None:
+    """API requests (sum of ``n``) and the "api" plan: 10.00 flat in advance, 0.0004 a request in arrears."""
+    metric_create(code="requests", name="API requests", aggregation="sum", field_name="n", filters=None)
+    base = PriceDraft(code="base", model="flat", amount=Decimal("10.00"))
+    calls = PriceDraft(
+        code="calls", model="per_unit", billing="in_arrears", metric="requests", unit_amount=Decimal("0.0004")
+    )
+    plan_create(draft=PlanDraft(code="api", name="API", currency="USD", prices=(base, calls)))
+
+
+@pytest.fixture
+def metered(api: APIClient, metered_catalog: None) -> dict[str, Any]:
+    """acme (10% tax) subscribed to the "api" plan from January 2026."""
+    customer = {"external_id": "acme", "name": "Acme", "currency": "USD", "tax_rate_percent": "10"}
+    assert api.post("/api/v1/customers", customer, format="json").status_code == 201
+    body = {"customer": "acme", "plan": "api", "start": JAN.isoformat()}
+    response = api.post("/api/v1/subscriptions", body, format="json")
+    assert response.status_code == 201
+    return dict(response.json())
+
+
+@pytest.fixture
+def send(django_capture_on_commit_callbacks: Any) -> Callable[..., None]:
+    """Ingest one requests event; after-commit callbacks run as a real commit would run them."""
+
+    def send(n: int, at: datetime, event_id: str, now: datetime, backfill: bool = False) -> None:
+        event = EventIn(
+            event_id=event_id, customer="acme", metric="requests", timestamp=at, properties={"n": D(n)}
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            usage_events_ingest(events=[event], now=now, backfill=backfill)
+
+    return send
