@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,10 +32,26 @@ class ChargeInSerializer(serializers.Serializer):
     at = WhenField(allow_period_end=False, required=False, default=None)
 
 
+CHARGE_DOC = inline_serializer(
+    "Charge",
+    {
+        "id": serializers.IntegerField(),
+        "customer": serializers.CharField(),
+        "description": serializers.CharField(),
+        "currency": serializers.CharField(),
+        "quantity": serializers.CharField(),
+        "unit_amount": serializers.CharField(),
+        "amount": serializers.CharField(),
+        "invoice": serializers.IntegerField(allow_null=True, help_text="Set when invoiced at once."),
+    },
+)
+
+
 class CustomerCharges(generics.GenericAPIView):
     required_permissions = {"POST": ["billing.add_pendingline"]}
     serializer_class = ChargeInSerializer
 
+    @extend_schema(request=ChargeInSerializer, responses={201: CHARGE_DOC})
     @idempotent_write
     def post(self, request: Request, external_id: str) -> Response:
         customer = customer_or_404(external_id)

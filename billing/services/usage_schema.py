@@ -16,8 +16,10 @@ from typing import Annotated, Any
 import msgspec
 
 from config.errors import ErrorCode, FieldError
+from config.text import storable_errors
 
 MAX_EVENTS = 1000
+NUL_ESCAPE = b"\\u0000"
 
 
 class EventIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -68,19 +70,38 @@ def _field_error(exc: msgspec.ValidationError, prefix: str = "") -> FieldError:
     return FieldError(field=field, message=message, code=code)
 
 
+def _malformed(exc: Exception) -> BatchInvalid:
+    if isinstance(exc, RecursionError):
+        return BatchInvalid(
+            [FieldError(None, "Malformed JSON: nested too deeply.", ErrorCode.MALFORMED_JSON)]
+        )
+    return BatchInvalid([FieldError(None, f"Malformed JSON: {exc}", ErrorCode.MALFORMED_JSON)])
+
+
 def decode_batch(body: bytes) -> list[EventIn]:
     """Decode and type-check a request body; raise ``BatchInvalid`` naming every bad field."""
     try:
-        return BATCH_DECODER.decode(body).events
+        events = BATCH_DECODER.decode(body).events
     except msgspec.ValidationError as exc:
         raise BatchInvalid(batch_errors(body, exc)) from exc
-    except msgspec.DecodeError as exc:
-        raise BatchInvalid([FieldError(None, f"Malformed JSON: {exc}", ErrorCode.MALFORMED_JSON)]) from exc
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _malformed(exc) from exc
+    # JSON can only carry a NUL as this escape (msgspec refuses lone surrogates itself): the walk that
+    # names the field runs only for the rare body that contains one
+    if NUL_ESCAPE in body:
+        errors = storable_errors(LOOSE_DECODER.decode(body))
+        if errors:
+            raise BatchInvalid(errors)
+    return events
 
 
 def batch_errors(body: bytes, first: msgspec.ValidationError) -> list[FieldError]:
     """The slow path, only for bad batches: check each event on its own to report all of them."""
-    loose = LOOSE_DECODER.decode(body)
+    try:
+        # msgspec stops at the first type error: the body may still be malformed further on
+        loose = LOOSE_DECODER.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        return _malformed(exc).errors
     events = loose.get("events") if isinstance(loose, dict) else None
     if not isinstance(events, list) or not events or len(events) > MAX_EVENTS:
         return [_field_error(first)]
