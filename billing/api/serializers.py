@@ -24,10 +24,13 @@ from config.api.fields import AmountField, CurrencyContextMixin
 from config.api.serializers import RejectUnknownFieldsMixin
 
 NON_NEGATIVE = {"min_value": Decimal(0), "required": False, "allow_null": True}
+# the columns' limits: a tier bound is numeric(28, 12), a package size a PostgreSQL integer
+MAX_TIER_BOUND = 10**15
+MAX_PACKAGE_SIZE = 2**31 - 1
 
 
 class TierInSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
-    up_to = serializers.IntegerField(min_value=1, allow_null=True)
+    up_to = serializers.IntegerField(min_value=1, max_value=MAX_TIER_BOUND, allow_null=True)
     unit_amount = AmountField(min_value=Decimal(0))
     flat_amount = AmountField(min_value=Decimal(0), required=False, default=Decimal(0))
 
@@ -43,7 +46,9 @@ class PriceInSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     amount = AmountField(**NON_NEGATIVE)
     unit_amount = AmountField(**NON_NEGATIVE)
     tiers = TierInSerializer(many=True, required=False, default=list)
-    package_size = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    package_size = serializers.IntegerField(
+        min_value=1, max_value=MAX_PACKAGE_SIZE, required=False, allow_null=True
+    )
     package_amount = AmountField(**NON_NEGATIVE)
     percent = serializers.DecimalField(
         max_digits=9,

@@ -72,6 +72,8 @@ class PlanDetail(generics.GenericAPIView):
             if not wanted.isdigit():
                 raise NotFound(f"Plan {code!r} has no version {wanted!r}.", field="version")
             version = versions.filter(version=int(wanted)).first()
+            if version is None and versions.exists():
+                raise NotFound(f"Plan {code!r} has no version {wanted!r}.", field="version")
         else:
             version = versions.order_by("-version").first()
         if version is None:

@@ -436,3 +436,64 @@ def test_outside_the_api_django_pages_stay_html(client: Any) -> None:
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert not response["Content-Type"].startswith("application/json")
+
+
+# --- values beyond what the columns hold ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"features": {"k" * 101: True}}, "features"),
+        ({"features": {"no spaces": True}}, "features"),
+        (
+            {"prices": [{"code": "p", "model": "package", "package_size": 10**11, "package_amount": "1"}]},
+            "prices[0].package_size",
+        ),
+        (
+            {
+                "prices": [
+                    {
+                        "code": "p",
+                        "model": "graduated",
+                        "tiers": [{"up_to": 10**20, "unit_amount": "1"}, {"up_to": None, "unit_amount": "1"}],
+                    }
+                ]
+            },
+            "prices[0].tiers[0].up_to",
+        ),
+        ({"features": {"sso": 1e999}}, "features.sso"),
+    ],
+)
+def test_plan_values_beyond_their_columns_are_400(
+    api: APIClient, world: dict[str, Any], body: dict[str, Any], field: str
+) -> None:
+    plan = {"code": "big", "name": "Big", "currency": "USD", **body}
+    with nothing_written():
+        response = raw_post(api, "/api/v1/plans", json.dumps(plan).replace("Infinity", "1e999"))
+    assert fields_of(response) == [field]
+
+
+def test_a_charge_beyond_what_an_invoice_holds_is_400(api: APIClient, world: dict[str, Any]) -> None:
+    body = {"description": "x", "unit_amount": "999999999", "quantity": "1000000000"}
+    with nothing_written():
+        response = api.post("/api/v1/customers/acme/charges", body)
+    assert fields_of(response) == ["quantity"]
+
+
+def test_a_subscription_whose_first_invoice_cannot_be_held_is_400(
+    api: APIClient, world: dict[str, Any]
+) -> None:
+    plan = {"code": "huge", "name": "Huge", "currency": "USD"}
+    plan["prices"] = [{"code": "p", "model": "per_unit", "unit_amount": "9999999999999999"}]  # type: ignore[assignment]
+    assert api.post("/api/v1/plans", plan).status_code == 201
+    body = {"customer": "acme", "plan": "huge", "start": "2026-01-01T00:00:00Z", "quantity": "999999999"}
+    with nothing_written():
+        response = api.post("/api/v1/subscriptions", body)
+    assert fields_of(response) == ["quantity"]
+
+
+def test_an_unknown_plan_version_is_404_on_version(api: APIClient, world: dict[str, Any]) -> None:
+    response = api.get("/api/v1/plans/relay?version=99")
+    assert response.status_code == 404
+    assert fields_of(response) == ["version"]
