@@ -34,8 +34,20 @@ class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
     events: Annotated[list[EventIn], msgspec.Meta(min_length=1, max_length=MAX_EVENTS)]
 
 
-BATCH_DECODER = msgspec.json.Decoder(BatchIn, float_hook=Decimal)
-LOOSE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+OUT_OF_RANGE = "A number is out of range (at most 131072 digits before the point and 16383 after)."
+
+
+def json_number(text: str) -> Decimal:
+    """A JSON number with a fraction or exponent, exactly; PostgreSQL's jsonb refuses ``1e999999``."""
+    value = Decimal(text)
+    exponent = value.as_tuple().exponent
+    if value.adjusted() >= 131072 or (isinstance(exponent, int) and exponent < -16383):
+        raise ValueError(OUT_OF_RANGE)
+    return value
+
+
+BATCH_DECODER = msgspec.json.Decoder(BatchIn, float_hook=json_number)
+LOOSE_DECODER = msgspec.json.Decoder(float_hook=json_number)
 # Properties are stored as JSON; Decimals stay JSON numbers (not strings) so filters compare numbers.
 PROPERTIES_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
@@ -102,6 +114,8 @@ def batch_errors(body: bytes, first: msgspec.ValidationError) -> list[FieldError
         loose = LOOSE_DECODER.decode(body)
     except (msgspec.DecodeError, RecursionError) as exc:
         return _malformed(exc).errors
+    except msgspec.ValidationError:  # a number out of range: the hook cannot tell where it is
+        return [FieldError(None, OUT_OF_RANGE)]
     events = loose.get("events") if isinstance(loose, dict) else None
     if not isinstance(events, list) or not events or len(events) > MAX_EVENTS:
         return [_field_error(first)]

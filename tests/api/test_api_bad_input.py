@@ -497,3 +497,14 @@ def test_an_unknown_plan_version_is_404_on_version(api: APIClient, world: dict[s
     response = api.get("/api/v1/plans/relay?version=99")
     assert response.status_code == 404
     assert fields_of(response) == ["version"]
+
+
+@pytest.mark.parametrize("number", ["1e999999", "1e-999999"])
+def test_an_event_property_beyond_what_jsonb_holds_is_400(
+    api: APIClient, world: dict[str, Any], number: str
+) -> None:
+    text = json.dumps({"events": [event(world["now"], properties={"zz": "N"})]}).replace('"N"', number)
+    with nothing_written():
+        response = raw_post(api, "/api/v1/events", text)
+    assert fields_of(response) == [None]
+    assert "out of range" in response.json()["errors"][0]["message"]
