@@ -61,6 +61,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # first: it answers /api/ errors raised by the middlewares after it in the API's error shape
+    "config.api.middleware.ApiEdgeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -163,6 +165,10 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.errors.api_exception_handler",
+    # the API speaks JSON only (API.md); other media types are 415
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.StorableJSONParser"],
+    "DEFAULT_METADATA_CLASS": "config.api.metadata.ApiMetadata",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -181,7 +187,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api.schema.document_errors",
+    ],
 }
+
+# API.md: a request body is at most 5 MB (413 in the error shape, config.api.middleware).
+RATECARD_MAX_REQUEST_BYTES = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = RATECARD_MAX_REQUEST_BYTES
 
 # Idempotency-Key records are kept this long (API.md: 24 hours).
 IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,7 +36,12 @@ class CustomerListCreate(generics.GenericAPIView):
             )
         return qs
 
-    @extend_schema(responses=CustomerOutSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, description="Name or e-mail contains, or exact id or domain.")
+        ],
+        responses=CustomerOutSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(CustomerOutSerializer(page, many=True).data)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +16,8 @@ from config.api.fields import AmountField, format_amount
 from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
 from invoicing.services import lifecycle
+
+MAX_CHARGE_AMOUNT = Decimal(1_000_000_000_000)
 
 
 class ChargeInSerializer(serializers.Serializer):
@@ -30,11 +34,35 @@ class ChargeInSerializer(serializers.Serializer):
     invoice_now = serializers.BooleanField(required=False, default=False)
     at = WhenField(allow_period_end=False, required=False, default=None)
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # the line's amount is numeric(20, 4): keep the product far inside it
+        if attrs["unit_amount"] * attrs["quantity"] > MAX_CHARGE_AMOUNT:
+            raise serializers.ValidationError(
+                {"quantity": f"unit_amount × quantity must not exceed {MAX_CHARGE_AMOUNT:,}."}
+            )
+        return attrs
+
+
+CHARGE_DOC = inline_serializer(
+    "Charge",
+    {
+        "id": serializers.IntegerField(),
+        "customer": serializers.CharField(),
+        "description": serializers.CharField(),
+        "currency": serializers.CharField(),
+        "quantity": serializers.CharField(),
+        "unit_amount": serializers.CharField(),
+        "amount": serializers.CharField(),
+        "invoice": serializers.IntegerField(allow_null=True, help_text="Set when invoiced at once."),
+    },
+)
+
 
 class CustomerCharges(generics.GenericAPIView):
     required_permissions = {"POST": ["billing.add_pendingline"]}
     serializer_class = ChargeInSerializer
 
+    @extend_schema(request=ChargeInSerializer, responses={201: CHARGE_DOC})
     @idempotent_write
     def post(self, request: Request, external_id: str) -> Response:
         customer = customer_or_404(external_id)

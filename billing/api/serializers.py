@@ -21,17 +21,21 @@ from billing.models import (
 )
 from billing.services.catalog import PlanDraft, PriceDraft, TierDraft
 from config.api.fields import AmountField, CurrencyContextMixin
+from config.api.serializers import RejectUnknownFieldsMixin
 
 NON_NEGATIVE = {"min_value": Decimal(0), "required": False, "allow_null": True}
+# the columns' limits: a tier bound is numeric(28, 12), a package size a PostgreSQL integer
+MAX_TIER_BOUND = 10**15
+MAX_PACKAGE_SIZE = 2**31 - 1
 
 
-class TierInSerializer(serializers.Serializer):
-    up_to = serializers.IntegerField(min_value=1, allow_null=True)
+class TierInSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    up_to = serializers.IntegerField(min_value=1, max_value=MAX_TIER_BOUND, allow_null=True)
     unit_amount = AmountField(min_value=Decimal(0))
     flat_amount = AmountField(min_value=Decimal(0), required=False, default=Decimal(0))
 
 
-class PriceInSerializer(serializers.Serializer):
+class PriceInSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     code = serializers.SlugField(max_length=100)
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     model = serializers.ChoiceField(choices=PriceModel.choices)
@@ -42,7 +46,9 @@ class PriceInSerializer(serializers.Serializer):
     amount = AmountField(**NON_NEGATIVE)
     unit_amount = AmountField(**NON_NEGATIVE)
     tiers = TierInSerializer(many=True, required=False, default=list)
-    package_size = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    package_size = serializers.IntegerField(
+        min_value=1, max_value=MAX_PACKAGE_SIZE, required=False, allow_null=True
+    )
     package_amount = AmountField(**NON_NEGATIVE)
     percent = serializers.DecimalField(
         max_digits=9,
@@ -80,7 +86,7 @@ class PriceInSerializer(serializers.Serializer):
         )
 
 
-class PlanInSerializer(serializers.Serializer):
+class PlanInSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     code = serializers.SlugField(max_length=100)
     name = serializers.CharField(max_length=255)
     description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -127,13 +133,16 @@ class TierOutSerializer(serializers.ModelSerializer):
 
 
 class PriceOutSerializer(serializers.ModelSerializer):
-    metric: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    amount = AmountField()
-    unit_amount = AmountField()
-    package_amount = AmountField()
-    minimum_amount = AmountField()
-    maximum_amount = AmountField()
-    tiers = TierOutSerializer(many=True, read_only=True)
+    # required=False: the schema says what to_representation does, these are left out when unused
+    metric: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, allow_null=True
+    )
+    amount = AmountField(required=False)
+    unit_amount = AmountField(required=False)
+    package_amount = AmountField(required=False)
+    minimum_amount = AmountField(required=False)
+    maximum_amount = AmountField(required=False)
+    tiers = TierOutSerializer(many=True, required=False)
 
     class Meta:
         model = Price
@@ -192,7 +201,7 @@ class PlanOutSerializer(CurrencyContextMixin, serializers.ModelSerializer):
         return {e.feature.key: e.value for e in version.entitlements.all()}
 
 
-class MetricSerializer(serializers.ModelSerializer):
+class MetricSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     code = serializers.SlugField(max_length=100)
     aggregation = serializers.ChoiceField(choices=Aggregation.choices)
     field = serializers.CharField(
@@ -207,7 +216,7 @@ class MetricSerializer(serializers.ModelSerializer):
         extra_kwargs = {"description": {"required": False}}
 
 
-class CouponSerializer(serializers.ModelSerializer):
+class CouponSerializer(RejectUnknownFieldsMixin, serializers.ModelSerializer):
     code = serializers.SlugField(max_length=100)
     percent_off = serializers.DecimalField(
         max_digits=7,

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -44,7 +44,10 @@ class WhenField(serializers.Field):
     def to_internal_value(self, data: Any) -> datetime | str:
         if self.allow_period_end and data == "period_end":
             return "period_end"
-        parsed = parse_datetime(data) if isinstance(data, str) else None
+        try:
+            parsed = parse_datetime(data) if isinstance(data, str) else None
+        except ValueError:  # well-formed but impossible: 2026-02-30, hour 25, offset +25:00
+            parsed = None
         if parsed is None:
             raise serializers.ValidationError('Must be an ISO 8601 time with an offset or "period_end".')
         if parsed.tzinfo is None:
@@ -207,7 +210,13 @@ class SubscriptionListCreate(generics.GenericAPIView):
             qs = qs.filter(status=status_filter)
         return qs
 
-    @extend_schema(responses=SubscriptionOutSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("customer", str, description="The customer's external_id."),
+            OpenApiParameter("status", str, description="trialing, active, past_due or canceled."),
+        ],
+        responses=SubscriptionOutSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(SubscriptionOutSerializer(page, many=True).data)

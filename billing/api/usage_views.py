@@ -11,9 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Customer
+from billing.api.subscription_views import WhenField
 from billing.services.entitlements import customer_entitlements
 from billing.services.usage import customer_usage_by_metric
 from config.errors import ErrorCode, FieldError, NotFound, ValidationFailed
+
+BUSINESS_TIME = WhenField(allow_period_end=False)
 
 
 def customer_id_for(external_id: str) -> int:
@@ -32,13 +35,12 @@ def aware_param(request: Request, name: str, errors: list[FieldError]) -> dateti
         )
         return None
     try:
-        value = datetime.fromisoformat(raw.strip().replace(" ", "+"))
-    except ValueError:
-        errors.append(FieldError(name, f"{name!r} is not an ISO 8601 date-time."))
+        # the body's business-time rules: an offset, a real date, between 1970 and 2999
+        value = BUSINESS_TIME.to_internal_value(raw.strip().replace(" ", "+"))
+    except serializers.ValidationError as exc:
+        errors.append(FieldError(name, f"{name!r}: {exc.detail[0]}"))  # type: ignore[index]
         return None
-    if value.tzinfo is None:
-        errors.append(FieldError(name, f"{name!r} needs a UTC offset, e.g. 2026-01-01T00:00:00Z."))
-        return None
+    assert isinstance(value, datetime)
     return value
 
 

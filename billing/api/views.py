@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -61,7 +61,10 @@ class PlanDetail(generics.GenericAPIView):
     required_permissions = {"GET": ["billing.view_plan"]}
     serializer_class = PlanOutSerializer
 
-    @extend_schema(responses=PlanOutSerializer)
+    @extend_schema(
+        parameters=[OpenApiParameter("version", int, description="A version (default: the newest).")],
+        responses=PlanOutSerializer,
+    )
     def get(self, request: Request, code: str) -> Response:
         versions = plan_versions_with_details(PlanVersion.objects.filter(plan__code=code))
         wanted = request.query_params.get("version")
@@ -69,6 +72,8 @@ class PlanDetail(generics.GenericAPIView):
             if not wanted.isdigit():
                 raise NotFound(f"Plan {code!r} has no version {wanted!r}.", field="version")
             version = versions.filter(version=int(wanted)).first()
+            if version is None and versions.exists():
+                raise NotFound(f"Plan {code!r} has no version {wanted!r}.", field="version")
         else:
             version = versions.order_by("-version").first()
         if version is None:
@@ -92,6 +97,7 @@ class MetricListCreate(generics.GenericAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(MetricSerializer(page, many=True).data)
 
+    @extend_schema(request=MetricSerializer, responses={201: MetricSerializer})
     @idempotent_write
     def post(self, request: Request) -> Response:
         data = validated(MetricSerializer, request).validated_data
@@ -126,6 +132,7 @@ class CouponListCreate(generics.GenericAPIView):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(CouponSerializer(page, many=True, context={}).data)
 
+    @extend_schema(request=CouponSerializer, responses={201: CouponSerializer})
     @idempotent_write
     def post(self, request: Request) -> Response:
         data = validated(CouponSerializer, request).validated_data

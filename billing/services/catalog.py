@@ -6,6 +6,7 @@ code makes version N+1 and never edits version N, so subscribers keep exactly wh
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -75,6 +76,10 @@ class PlanDraft:
     product: str | None = None
     prices: tuple[PriceDraft, ...] = ()
     features: dict[str, Any] = field(default_factory=dict)
+
+
+# Feature.key is a slug column of 100 characters
+FEATURE_KEY = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
 
 def _pricing_error(err: PricingError, prefix: str) -> FieldError:
@@ -181,6 +186,11 @@ def _validate_plan(draft: PlanDraft) -> tuple[list[FieldError], dict[str, Billab
 
     features = Feature.objects.in_bulk(list(draft.features), field_name="key")
     for key, value in draft.features.items():
+        if not FEATURE_KEY.fullmatch(key):
+            errors.append(
+                FieldError("features", f"Feature key {key[:100]!r}: letters, digits, - and _, at most 100.")
+            )
+            continue
         kind = _feature_kind(value)
         if kind is None:
             errors.append(

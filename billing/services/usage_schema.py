@@ -16,8 +16,10 @@ from typing import Annotated, Any
 import msgspec
 
 from config.errors import ErrorCode, FieldError
+from config.text import storable_errors
 
 MAX_EVENTS = 1000
+NUL_ESCAPE = b"\\u0000"
 
 
 class EventIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -32,8 +34,20 @@ class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
     events: Annotated[list[EventIn], msgspec.Meta(min_length=1, max_length=MAX_EVENTS)]
 
 
-BATCH_DECODER = msgspec.json.Decoder(BatchIn, float_hook=Decimal)
-LOOSE_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+OUT_OF_RANGE = "A number is out of range (at most 131072 digits before the point and 16383 after)."
+
+
+def json_number(text: str) -> Decimal:
+    """A JSON number with a fraction or exponent, exactly; PostgreSQL's jsonb refuses ``1e999999``."""
+    value = Decimal(text)
+    exponent = value.as_tuple().exponent
+    if value.adjusted() >= 131072 or (isinstance(exponent, int) and exponent < -16383):
+        raise ValueError(OUT_OF_RANGE)
+    return value
+
+
+BATCH_DECODER = msgspec.json.Decoder(BatchIn, float_hook=json_number)
+LOOSE_DECODER = msgspec.json.Decoder(float_hook=json_number)
 # Properties are stored as JSON; Decimals stay JSON numbers (not strings) so filters compare numbers.
 PROPERTIES_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
@@ -68,19 +82,40 @@ def _field_error(exc: msgspec.ValidationError, prefix: str = "") -> FieldError:
     return FieldError(field=field, message=message, code=code)
 
 
+def _malformed(exc: Exception) -> BatchInvalid:
+    if isinstance(exc, RecursionError):
+        return BatchInvalid(
+            [FieldError(None, "Malformed JSON: nested too deeply.", ErrorCode.MALFORMED_JSON)]
+        )
+    return BatchInvalid([FieldError(None, f"Malformed JSON: {exc}", ErrorCode.MALFORMED_JSON)])
+
+
 def decode_batch(body: bytes) -> list[EventIn]:
     """Decode and type-check a request body; raise ``BatchInvalid`` naming every bad field."""
     try:
-        return BATCH_DECODER.decode(body).events
+        events = BATCH_DECODER.decode(body).events
     except msgspec.ValidationError as exc:
         raise BatchInvalid(batch_errors(body, exc)) from exc
-    except msgspec.DecodeError as exc:
-        raise BatchInvalid([FieldError(None, f"Malformed JSON: {exc}", ErrorCode.MALFORMED_JSON)]) from exc
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _malformed(exc) from exc
+    # JSON can only carry a NUL as this escape (msgspec refuses lone surrogates itself): the walk that
+    # names the field runs only for the rare body that contains one
+    if NUL_ESCAPE in body:
+        errors = storable_errors(LOOSE_DECODER.decode(body))
+        if errors:
+            raise BatchInvalid(errors)
+    return events
 
 
 def batch_errors(body: bytes, first: msgspec.ValidationError) -> list[FieldError]:
     """The slow path, only for bad batches: check each event on its own to report all of them."""
-    loose = LOOSE_DECODER.decode(body)
+    try:
+        # msgspec stops at the first type error: the body may still be malformed further on
+        loose = LOOSE_DECODER.decode(body)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        return _malformed(exc).errors
+    except msgspec.ValidationError:  # a number out of range: the hook cannot tell where it is
+        return [FieldError(None, OUT_OF_RANGE)]
     events = loose.get("events") if isinstance(loose, dict) else None
     if not isinstance(events, list) or not events or len(events) > MAX_EVENTS:
         return [_field_error(first)]

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +21,24 @@ from invoicing.services.billing_runs import billing_run_create, billing_run_exec
 
 class BillingRunInSerializer(serializers.Serializer):
     as_of = WhenField(allow_period_end=False)
+
+
+BILLING_RUN_DOC = inline_serializer(
+    "BillingRun",
+    {
+        "id": serializers.IntegerField(),
+        "as_of": serializers.DateTimeField(),
+        "status": serializers.CharField(),
+        "subscriptions_due": serializers.IntegerField(),
+        "subscriptions_billed": serializers.IntegerField(),
+        "invoices_created": serializers.IntegerField(),
+        "failures": serializers.IntegerField(),
+        "failure_details": serializers.ListField(child=serializers.DictField()),
+        "started_at": serializers.DateTimeField(allow_null=True),
+        "finished_at": serializers.DateTimeField(allow_null=True),
+        "duration_seconds": serializers.CharField(allow_null=True),
+    },
+)
 
 
 def run_body(run: BillingRun) -> dict[str, Any]:
@@ -46,7 +64,7 @@ class BillingRunCreate(generics.GenericAPIView):
     required_permissions = {"POST": ["invoicing.add_billingrun"]}
     serializer_class = BillingRunInSerializer
 
-    @extend_schema(request=BillingRunInSerializer)
+    @extend_schema(request=BillingRunInSerializer, responses={202: BILLING_RUN_DOC})
     @idempotent_write
     def post(self, request: Request) -> Response:
         reject_unknown_fields(request, {"as_of"})
@@ -66,6 +84,7 @@ class BillingRunDetail(generics.GenericAPIView):
     required_permissions = {"GET": ["invoicing.view_billingrun"]}
     serializer_class = BillingRunInSerializer
 
+    @extend_schema(responses=BILLING_RUN_DOC)
     def get(self, request: Request, run_id: str) -> Response:
         run = (
             BillingRun.objects.prefetch_related("failures")

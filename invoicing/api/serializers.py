@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing.api.subscription_views import WhenField
 from config.api.fields import AmountField, CurrencyContextMixin
 from invoicing.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus
 
@@ -127,10 +128,10 @@ class CreditNoteInSerializer(serializers.Serializer):
     invoice = serializers.IntegerField(min_value=1)
     amount = AmountField()
     reason = serializers.CharField(max_length=5000)
-    at = serializers.DateTimeField(required=False)
+    at = WhenField(allow_period_end=False, required=False)
 
 
 class InvoiceActionInSerializer(serializers.Serializer):
     """Optional business time of a finalize or void (default: now)."""
 
-    at = serializers.DateTimeField(required=False)
+    at = WhenField(allow_period_end=False, required=False)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics
+from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,6 +14,17 @@ from accounts.api.views import customer_or_404
 from config.api.fields import format_amount
 from invoicing.api.serializers import InvoiceSerializer
 from invoicing.services.preview import InvoicePreview, upcoming_invoice
+
+
+class UpcomingInvoiceSerializer(InvoiceSerializer):
+    """The preview's shape, for the schema: an invoice not created yet (no id, status ``preview``)."""
+
+    id = serializers.IntegerField(allow_null=True, read_only=True)
+    status = serializers.ChoiceField(choices=["preview"], read_only=True)
+    billing_date = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    class Meta(InvoiceSerializer.Meta):
+        fields = (*InvoiceSerializer.Meta.fields, "billing_date")  # type: ignore[assignment]
 
 
 def _time(value: Any) -> str | None:
@@ -61,8 +72,8 @@ def preview_body(preview: InvoicePreview) -> dict[str, Any]:
 
 class UpcomingInvoice(generics.GenericAPIView):
     required_permissions = {"GET": ["invoicing.view_invoice"]}
-    serializer_class = InvoiceSerializer  # the shape; the preview is built by preview_body
+    serializer_class = UpcomingInvoiceSerializer  # the shape; the preview is built by preview_body
 
-    @extend_schema(responses=InvoiceSerializer)
+    @extend_schema(responses=UpcomingInvoiceSerializer)
     def get(self, request: Request, external_id: str) -> Response:
         return Response(preview_body(upcoming_invoice(customer=customer_or_404(external_id))))

@@ -18,6 +18,7 @@ from django.db.models import Sum
 
 from accounts.models import Customer
 from billing.pricing import LineAmounts, invoice_totals, line_tax, round_amount
+from config.errors import ValidationFailed
 from invoicing.models import BalanceTransaction, BillingRun, Invoice, InvoiceLine, InvoiceStatus, LineKind
 
 
@@ -94,7 +95,19 @@ def draft_invoice_for(
         return Invoice.objects.get(**lookup)
 
 
+# An invoice's amounts are numeric(20, 4) and a line's quantity numeric(28, 12): a line beyond these
+# (a huge price times a huge quantity) is refused as bad input instead of failing in the INSERT.
+MAX_LINE_AMOUNT = Decimal(10**14)
+MAX_LINE_QUANTITY = Decimal(10**16)
+
+
 def line_from_draft(*, invoice: Invoice, draft: LineDraft, position: int, tax_rate: Decimal) -> InvoiceLine:
+    if abs(draft.amount) >= MAX_LINE_AMOUNT or abs(draft.quantity) >= MAX_LINE_QUANTITY:
+        raise ValidationFailed(
+            f"The line {draft.description[:100]!r} ({draft.quantity} x {draft.unit_amount}) is larger than "
+            f"an invoice can hold (amounts below {MAX_LINE_AMOUNT:,}).",
+            field="quantity",
+        )
     return InvoiceLine(
         invoice=invoice,
         position=position,
