@@ -12,7 +12,7 @@ business time, in order, and only through the services —
   it bills the periods that ended and finalizes the drafts whose 72-hour review window has passed;
 - payments (``invoice_record_payment``): a card is charged within hours of the invoice's issue;
   customers on net terms pay by bank transfer near the end of their terms, so the open invoices today are
-  the ones not due yet (and the failed cards below: the only ones past due);
+  the ones not due yet, and those of the customers whose card failed (below): the only ones past due;
 - four failed card payments in the last five weeks (``invoice_payment_failed``: the first card invoice
   issued after each of ``FAILED_PAYMENTS_DAYS_BEFORE``) and a daily ``dunning_run``: the older two went
   through the whole schedule (their subscriptions are past due), the others are mid-way, and those
@@ -335,7 +335,7 @@ class _Simulation:
             return
         if terms:
             # by bank transfer near the end of the terms: an invoice not due yet is still open today
-            days = terms - rng.randint(0, 6)
+            days = terms - rng.randint(1, 3)  # a few days before the due date: never overdue
             pay_at = issued + timedelta(days=days, hours=rng.randint(1, 9), minutes=rng.randint(0, 59))
         else:
             # the card is charged when the invoice is issued (a card invoice is due at once): within
