@@ -35,7 +35,7 @@ system-deps:
 
 demo: install
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py migrate --noinput
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py seed_demo
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py seed_demo --port $(PORT)
 	@echo ""
 	@echo "Ratecard admin: http://127.0.0.1:$(PORT)/admin/   (API docs: http://127.0.0.1:$(PORT)/api/docs/)"
 	@echo ""

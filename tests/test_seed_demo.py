@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db.models import Count, Sum
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import Customer
 from billing.demo import (
@@ -42,8 +44,9 @@ from billing.models import (
 )
 from billing.services.usage import customer_usage_by_metric
 from invoicing.models import BillingRun, CreditNote, Invoice, InvoiceLine, Payment
+from invoicing.services.documents import document_year
 
-TODAY = datetime(2026, 3, 1, tzinfo=UTC)  # the history crosses a year: two invoice sequences
+TODAY = datetime(2026, 3, 1, tzinfo=UTC)  # a fixed history that crosses a year: two invoice sequences
 HISTORY = 24  # customers with a history in these tests (20 is the least that holds every story)
 
 
@@ -99,6 +102,11 @@ def test_seeding_twice_changes_nothing_the_second_time(db: Any, no_pdf: None) ->
     hashes = dict(User.objects.values_list("username", "password"))
     assert after_first["Subscription"] == HISTORY
     assert after_first["Invoice"] > HISTORY and after_first["Payment"] and after_first["CreditNote"] == 1
+    prefixes = {
+        str(n).rpartition("-")[0]
+        for n in Invoice.objects.exclude(number=None).values_list("number", flat=True)
+    }
+    assert prefixes == {"INV-2025", "INV-2026"}  # numbered per year of issue, whatever today is
 
     second = seed_demo(customers=30, history_customers=HISTORY)  # another "today": skipped all the same
 
@@ -106,7 +114,9 @@ def test_seeding_twice_changes_nothing_the_second_time(db: Any, no_pdf: None) ->
     assert dict(User.objects.values_list("username", "password")) == hashes  # no password rehashed
     assert not second.created_anything
     assert second.history is None and second.history_skipped
-    assert "nothing to create" in run_command("--customers", "30", "--history-customers", str(HISTORY))
+    again = run_command("--customers", "30", "--history-customers", str(HISTORY), "--port", "8101")
+    assert "nothing to create" in again
+    assert "http://127.0.0.1:8101/admin/" in again and ":8000" not in again  # make demo PORT=8101
     assert counts() == after_first
     assert "Demo data seeded" in first_output
     assert "History up to 2026-03-01" in first_output
@@ -122,10 +132,13 @@ def issued(invoices: Any) -> Any:
 
 
 def test_the_history_is_a_living_business_billed_by_the_billing_code(db: Any, no_pdf: None) -> None:
-    report = seed_demo(customers=30, history_customers=HISTORY, today=TODAY)
-
+    # the demo's default: a history that ends today (run the suite under faketime to try other days)
+    before = demo_today()
+    report = seed_demo(customers=30, history_customers=HISTORY)
     history = report.history
     assert history is not None
+    today = history.today
+    assert today in (before, demo_today())  # the seed may run past midnight UTC
     assert (history.subscriptions, history.cancellations, history.credit_notes, history.voided) == (
         HISTORY,
         6,
@@ -139,9 +152,9 @@ def test_the_history_is_a_living_business_billed_by_the_billing_code(db: Any, no
     assert statuses["trialing"] == 5 and statuses["canceled"] == 6
     assert statuses["active"] >= 8 and statuses.get("past_due", 0) >= 1
     for sub in Subscription.objects.filter(status="trialing"):
-        assert sub.trial_end is not None and TODAY - timedelta(days=21) < sub.started_at < sub.trial_end
-        assert sub.trial_end > TODAY
-    assert Subscription.objects.filter(started_at__lt=TODAY - timedelta(days=182)).exists()
+        assert sub.trial_end is not None and today - timedelta(days=21) < sub.started_at < sub.trial_end
+        assert sub.trial_end > today
+    assert Subscription.objects.filter(started_at__lt=today - timedelta(days=182)).exists()
     assert Subscription.objects.filter(
         customer__currency="EUR", plan_version__plan__code__endswith="-eur"
     ).exists()
@@ -161,7 +174,10 @@ def test_the_history_is_a_living_business_billed_by_the_billing_code(db: Any, no
     for number in invoices.exclude(number=None).values_list("number", flat=True):
         prefix, _, value = str(number).rpartition("-")
         numbers[prefix].append(int(value))
-    assert set(numbers) == {"INV-2025", "INV-2026"}
+    issued_years = {
+        document_year(at) for at in invoices.values_list("issued_at", flat=True) if at is not None
+    }
+    assert set(numbers) == {f"INV-{year}" for year in issued_years}
     for values in numbers.values():
         assert sorted(values) == list(range(1, len(values) + 1))
     for invoice in issued(invoices):
@@ -173,7 +189,7 @@ def test_the_history_is_a_living_business_billed_by_the_billing_code(db: Any, no
         assert paid == invoice.amount_paid, invoice.number
         lines = invoice.lines.aggregate(a=Sum("amount"), t=Sum("tax"))
         assert (lines["a"], lines["t"]) == (invoice.subtotal, invoice.tax), invoice.number
-    assert issued(invoices).filter(issued_at__lt=TODAY - timedelta(days=40), status="paid").count() > 20
+    assert issued(invoices).filter(issued_at__lt=today - timedelta(days=40), status="paid").count() > 20
 
     # what the stories left on the invoices
     kinds = set(InvoiceLine.objects.values_list("kind", flat=True))
@@ -210,12 +226,26 @@ def test_the_history_is_a_living_business_billed_by_the_billing_code(db: Any, no
     for at, gb in UsageEvent.objects.filter(metric__code="relay_gb").values_list("timestamp", "value"):
         relay_by_weekday[at.weekday() < 5] += gb or Decimal(0)
     assert relay_by_weekday[True] / 5 > 2 * relay_by_weekday[False] / 2
-    month = (TODAY - timedelta(days=31)).replace(day=1)
+    month = (today - timedelta(days=31)).replace(day=1)
     for sub in Subscription.objects.filter(status="active", plan_version__plan__code__startswith="starter"):
         if sub.started_at < month - timedelta(days=30):
-            usage = dict(customer_usage_by_metric(customer_id=sub.customer_id, start=month, end=TODAY))
+            usage = dict(customer_usage_by_metric(customer_id=sub.customer_id, start=month, end=today))
             assert 0 < usage["active_users"] <= sub.quantity
             assert usage["relay_gb"] > 0 and usage["devices"] > 0
+
+    # it ends today: periods billed up to today, open invoices not due yet but for the customers whose
+    # card failed (in dunning), usage sent up to today
+    assert BillingRun.objects.filter(as_of__lte=today).count() == BillingRun.objects.count() > 0
+    for sub in Subscription.objects.exclude(status="canceled"):
+        assert sub.current_period_end > today, (sub.customer.external_id, sub.current_period_end)
+    still_open = Invoice.objects.filter(status="open")
+    now = timezone.now()
+    failed_cards = set(still_open.exclude(payment_failed_at=None).values_list("customer_id", flat=True))
+    overdue = set(still_open.filter(due_at__lt=now).values_list("customer_id", flat=True))
+    assert overdue == failed_cards and len(failed_cards) == history.failed_payments
+    latest = UsageEvent.objects.order_by("-timestamp").values_list("timestamp", flat=True)[0]
+    assert today - timedelta(days=1) <= latest < today
+    assert not UsageEvent.objects.filter(timestamp__gte=today).exists()
 
     summary = demo_summary()
     assert summary.subscriptions == statuses
@@ -241,8 +271,11 @@ def test_the_stories_are_deterministic_and_hold_the_mix() -> None:
         plan_stories(members[:10], today=TODAY)
 
 
-def test_demo_today_is_the_first_of_the_month() -> None:
-    assert demo_today(datetime(2026, 5, 17, 15, 30, tzinfo=UTC)) == datetime(2026, 5, 1, tzinfo=UTC)
+def test_demo_today_is_the_current_day_in_utc() -> None:
+    assert demo_today(datetime(2026, 5, 17, 15, 30, tzinfo=UTC)) == datetime(2026, 5, 17, tzinfo=UTC)
+    assert demo_today(datetime(2026, 12, 31, 23, 30, tzinfo=ZoneInfo("America/New_York"))) == datetime(
+        2027, 1, 1, tzinfo=UTC
+    )
 
 
 def test_creates_about_200_customers_in_usd_and_eur_with_matching_time_zones(db: Any) -> None:

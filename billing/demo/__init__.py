@@ -18,7 +18,7 @@ from billing.demo.catalog import COUPONS, METRICS, PRODUCT_CODE, plan_drafts
 from billing.demo.customers import CUSTOMER_COUNT, CustomerSpec, customer_specs
 from billing.demo.history import DemoHistoryError, HistoryReport, demo_today, seed_history
 from billing.demo.seed import HISTORY_CUSTOMERS, SeedReport, Writer, seed_demo
-from billing.demo.staff import ADMIN_URL, DEMO_LOGINS, SUPERUSER, DemoLogin
+from billing.demo.staff import ADMIN_URL, DEMO_LOGINS, DEMO_PORT, SUPERUSER, DemoLogin, admin_url
 from billing.demo.summary import DemoSummary, demo_summary
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "COUPONS",
     "CUSTOMER_COUNT",
     "DEMO_LOGINS",
+    "DEMO_PORT",
     "HISTORY_CUSTOMERS",
     "METRICS",
     "PRODUCT_CODE",
@@ -37,6 +38,7 @@ __all__ = [
     "HistoryReport",
     "SeedReport",
     "Writer",
+    "admin_url",
     "customer_specs",
     "demo_summary",
     "demo_today",

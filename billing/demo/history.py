@@ -1,7 +1,7 @@
 """Six months of the demo business, run through the real billing code in business time.
 
 ``seed_history`` plays the customers' stories (``billing.demo.stories``) on a simulated clock that ends
-at ``today`` (by default the first day of the current month, 00:00 UTC): every action happens at its
+at ``today`` (by default the current day, 00:00 UTC): every action happens at its
 business time, in order, and only through the services —
 
 - subscriptions, plan and seat changes, cancellations and the one-off fee: ``invoicing.services.lifecycle``;
@@ -10,9 +10,9 @@ business time, in order, and only through the services —
   it is billed, and at least every ``USAGE_MAX_DELAY``;
 - a billing run every day something is due, at 00:00 UTC (``billing_run_create`` + ``billing_run_execute``):
   it bills the periods that ended and finalizes the drafts whose 72-hour review window has passed;
-- payments a few days after an invoice is issued, by card (``invoice_record_payment``); customers on net
-  terms pay by bank transfer near the end of their terms; of the invoices issued in the last 30 days most
-  are still open;
+- payments (``invoice_record_payment``): a card is charged within hours of the invoice's issue;
+  customers on net terms pay by bank transfer near the end of their terms, so the open invoices today are
+  the ones not due yet, and those of the customers whose card failed (below): the only ones past due;
 - four failed card payments in the last five weeks (``invoice_payment_failed``: the first card invoice
   issued after each of ``FAILED_PAYMENTS_DAYS_BEFORE``) and a daily ``dunning_run``: the older two went
   through the whole schedule (their subscriptions are past due), the others are mid-way, and those
@@ -69,8 +69,6 @@ from invoicing.services.dunning import dunning_run, invoice_payment_failed
 from invoicing.services.finalization import invoice_record_payment, invoice_void
 
 SEED = 42
-RECENT = timedelta(days=30)  # invoices issued this close to today are mostly still open
-PAID_RECENTLY = 0.35  # the share of those already paid
 USAGE_MAX_DELAY = timedelta(days=20)  # the late-event limit is 35 days
 FAILED_PAYMENTS_DAYS_BEFORE = (33, 24, 14, 8)
 FAILED_PAYMENT_MAX = Decimal(500)  # declined cards are small customers' cards
@@ -86,9 +84,10 @@ class DemoHistoryError(RuntimeError):
 
 
 def demo_today(now: datetime | None = None) -> datetime:
-    """The demo's "today": the first day of the current month, 00:00 UTC (stable for a month)."""
+    """The demo's "today": the current day, 00:00 UTC. The history ends there, so the demo opens on
+    current periods and open invoices not yet due; the same day gives the same data."""
     moment = (now or timezone.now()).astimezone(UTC)
-    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def history_exists(external_ids: Sequence[str]) -> bool:
@@ -198,6 +197,8 @@ class _Simulation:
                     if bills:
                         self.feed.advance(when)
                     action(when)
+        with transaction.atomic():  # the usage of the last days, as the product has sent it by today
+            self.feed.advance(self.today)
 
     # --- subscriptions ------------------------------------------------------------------------------
 
@@ -312,8 +313,8 @@ class _Simulation:
     # --- collecting ---------------------------------------------------------------------------------
 
     def plan_payment(self, invoice: Invoice) -> None:
-        """What becomes of a newly issued open invoice: paid a few days later (near the due date on terms),
-        still open (most of the last 30 days'), voided, or a declined card."""
+        """What becomes of a newly issued open invoice: paid (by card at once, near the due date on terms;
+        still open today when that is after today), voided, or a declined card."""
         if invoice.customer_id in self.delinquent:
             return
         issued = invoice.issued_at
@@ -332,11 +333,14 @@ class _Simulation:
             self.unpaid.add(invoice.pk)
             self.at(issued + timedelta(days=1, hours=rng.randint(1, 6)), partial(self.fail, invoice.pk))
             return
-        if issued >= self.today - RECENT and rng.random() > PAID_RECENTLY:
-            return  # still open today
-        # card payers within a few days; customers on terms near the end of them
-        days = terms - rng.randint(0, 6) if terms else rng.choice((1, 1, 2, 2, 3, 4, 6))
-        pay_at = issued + timedelta(days=days, hours=rng.randint(1, 9), minutes=rng.randint(0, 59))
+        if terms:
+            # by bank transfer near the end of the terms: an invoice not due yet is still open today
+            days = terms - rng.randint(1, 3)  # a few days before the due date: never overdue
+            pay_at = issued + timedelta(days=days, hours=rng.randint(1, 9), minutes=rng.randint(0, 59))
+        else:
+            # the card is charged when the invoice is issued (a card invoice is due at once): within
+            # hours, and by the end of the history at the latest, so no card invoice is left past due
+            pay_at = min(issued + timedelta(hours=rng.randint(0, 9), minutes=rng.randint(1, 59)), self.today)
         self.at(pay_at, partial(self.pay, invoice.pk))
 
     def pay(self, invoice_id: int, when: datetime) -> None:

@@ -9,7 +9,15 @@ from django.contrib.auth.models import Group
 
 from accounts.roles import FINANCE, ROLES, SALES, SUPPORT, ensure_roles
 
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
+DEMO_PORT = 8000  # `make demo` serves here unless given PORT=...
+
+
+def admin_url(port: int = DEMO_PORT) -> str:
+    """Where the demo's admin answers when it is served on ``port``."""
+    return f"http://127.0.0.1:{port}/admin/"
+
+
+ADMIN_URL = admin_url()
 
 
 @dataclass(frozen=True)

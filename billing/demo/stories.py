@@ -26,7 +26,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-HISTORY_MONTHS = 6
+# six months of history before ``today``; a third of the customers joined six to seven months before it
+HISTORY_DAYS = 182
+EARLY_DAYS = 212
 MIN_HISTORY_CUSTOMERS = 20
 
 PERSONAL = "personal"
@@ -49,11 +51,6 @@ ONBOARDING_FEE_AMOUNT = {"USD": Decimal("2500.00"), "EUR": Decimal("2300.00")}
 def plan_code(plan: str, currency: str) -> str:
     """The catalog code of a plan in a currency: ``starter`` / ``starter-eur``."""
     return plan if currency == "USD" else f"{plan}-{currency.lower()}"
-
-
-def months_before(moment: datetime, months: int) -> datetime:
-    index = moment.year * 12 + moment.month - 1 - months
-    return moment.replace(year=index // 12, month=index % 12 + 1, day=1)
 
 
 @dataclass(frozen=True)
@@ -149,8 +146,8 @@ def plan_stories(members: Sequence[Member], *, today: datetime, seed: int = 42) 
     shuffled = list(members)
     rng.shuffle(shuffled)
 
-    first_month = months_before(today, HISTORY_MONTHS + 1)
-    history_days = (today - months_before(today, HISTORY_MONTHS)).days
+    first_month = today - timedelta(days=EARLY_DAYS)
+    history_days = HISTORY_DAYS
     stories: list[Story] = []
     for member, (plan, role, days) in zip(shuffled, roles, strict=True):
         early = (role not in ("", "trial", "trial-canceled")) or rng.random() < 0.35

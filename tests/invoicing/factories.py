@@ -9,6 +9,7 @@ from typing import Any
 from accounts.models import Customer
 from accounts.services.customers import customer_create
 from invoicing.models import Invoice, InvoiceDocument, LineKind
+from invoicing.services.documents import document_year
 from invoicing.services.drafts import LineDraft, draft_invoice_for, invoice_add_lines, invoice_recalculate
 
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -87,6 +88,15 @@ def usage_line(amount: str = "107.00", quantity: str = "1500") -> LineDraft:
             ]
         },
     )
+
+
+def document_no(kind: str, issued_at: datetime | str | None, n: int) -> str:
+    """The number the ``n``-th ``kind`` (``INV``/``CN``) document of the year of ``issued_at`` gets: tests of
+    documents issued at wall-clock time build it from the document's own time, never from today's date."""
+    if isinstance(issued_at, str):
+        issued_at = datetime.fromisoformat(issued_at)
+    assert issued_at is not None
+    return f"{kind}-{document_year(issued_at)}-{n:06d}"
 
 
 def stored_pdf(invoice: Invoice, variant: str = "invoice") -> bytes:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.demo import ADMIN_URL, CUSTOMER_COUNT, HISTORY_CUSTOMERS, demo_summary, seed_demo
+from billing.demo import CUSTOMER_COUNT, DEMO_PORT, HISTORY_CUSTOMERS, admin_url, demo_summary, seed_demo
 from config.errors import RatecardError
 
 # the services log every invoice, payment and dunning step; the command prints a summary instead
@@ -37,7 +37,13 @@ class Command(BaseCommand):
             "--today",
             type=lambda value: datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC),
             default=None,
-            help="The history's last day, YYYY-MM-DD (default: the first day of the current month).",
+            help="The history's last day, YYYY-MM-DD (default: today, UTC).",
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=DEMO_PORT,
+            help=f"The port the demo will be served on, for the admin address printed (default {DEMO_PORT}).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -81,7 +87,7 @@ class Command(BaseCommand):
         for line in demo_summary().lines():
             self.stdout.write(line)
 
-        self.stdout.write(f"\nAdmin: {ADMIN_URL}")
+        self.stdout.write(f"\nAdmin: {admin_url(options['port'])}")
         width = max(len("username"), *(len(login.username) for login in report.logins))
         pwidth = max(len("password"), *(len(login.password) for login in report.logins))
         self.stdout.write(f"  {'username':<{width}}  {'password':<{pwidth}}  role")
