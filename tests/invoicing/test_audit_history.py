@@ -132,3 +132,20 @@ def test_a_payment_recorded_by_a_task_names_the_system_actor(api: APIClient) -> 
     )
     (row,) = Payment.history.filter(id=payment.pk)
     assert row.history_user is not None and row.history_user.username == SYSTEM_ACTOR
+
+
+def test_the_prorations_of_a_change_are_in_the_history_with_the_user(
+    api: APIClient, finance_user: User
+) -> None:
+    from billing.models import PendingLine
+
+    sub = subscribed(api)
+    change = {"quantity": "12", "at": "2026-04-16T00:00:00Z", "proration": "create_prorations"}
+    assert api.post(f"/api/v1/subscriptions/{sub['id']}/change", change, format="json").status_code == 200
+    lines = PendingLine.objects.filter(subscription_id=sub["id"])
+    assert lines.exists()
+    rows = PendingLine.history.filter(id__in=lines.values("id"), history_type="+")
+    assert rows.count() == lines.count()
+    assert {r.history_user for r in rows} == {finance_user}
+    last = Subscription.history.filter(id=sub["id"]).order_by("history_date", "history_id").last()
+    assert last is not None and (last.quantity, last.history_user) == (12, finance_user)
