@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Subquery
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts.models import ApiToken, hash_token
+from accounts.access import STAMP_PK, attach_permissions, forget_permissions
+from accounts.models import AccessStamp, ApiToken, hash_token
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-# A checked token (with its user and the user's permission cache) is reused for this many seconds in
-# this process: the token, user and permission queries would otherwise be most of a fast request.
-# Revoking a token or changing a role takes effect within this time everywhere (at once in this process).
-TOKEN_CACHE_SECONDS = 10.0
-
-_tokens: dict[str, tuple[ApiToken, float]] = {}
 
 
 def forget_tokens() -> None:
-    """Drop this process's checked tokens (after a revocation, and between tests)."""
-    _tokens.clear()
+    """Drop this process's cached permissions (between tests; changes move the stamp themselves)."""
+    forget_permissions()
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -38,17 +33,17 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
-        key_hash = hash_token(parts[1])
-        cached = _tokens.get(key_hash)
-        if cached is not None and cached[1] > time.monotonic():
-            return cached[0].user, cached[0]
+        # One indexed query, every request: the token (not revoked), its user (active) and the access
+        # stamp, so a revocation, a deactivation or a role change is seen by the very next request.
         token = (
-            ApiToken.objects.select_related("user").filter(key_hash=key_hash, revoked_at__isnull=True).first()
+            ApiToken.objects.select_related("user")
+            .annotate(access_version=Subquery(AccessStamp.objects.filter(pk=STAMP_PK).values("version")))
+            .filter(key_hash=hash_token(parts[1]), revoked_at__isnull=True, user__is_active=True)
+            .first()
         )
-        if token is None or not token.user.is_active:
-            _tokens.pop(key_hash, None)
+        if token is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        _tokens[key_hash] = (token, time.monotonic() + TOKEN_CACHE_SECONDS)
+        attach_permissions(token.user, token.access_version)  # type: ignore[attr-defined]
         now = timezone.now()
         # at most one write a minute per token: a commit per request would cap the API's rate
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:

@@ -126,6 +126,19 @@ class ApiToken(models.Model):
         return "rc_" + secrets.token_urlsafe(32)
 
 
+class AccessStamp(models.Model):
+    """One row whose ``version`` moves on every change to who may do what (accounts.access).
+
+    API authentication reads it in the same query as the token and its user, and reuses a user's
+    permissions computed in this process only while the version is unchanged.
+    """
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"access version {self.version}"
+
+
 class IdempotencyRecord(models.Model):
     """The first response to a write sent with an ``Idempotency-Key`` (API.md), per user, kept 24 hours."""
 

@@ -4,6 +4,10 @@
 - sales: reads everything; edits customers, contacts and the deal models listed in SALES_EDITABLE;
   never the catalog's prices, never invoice finalization, never deletes a customer.
 - support: reads everything; may resend an invoice; changes nothing else.
+- integration: the product's own service (API only): creates and edits customers and subscriptions,
+  sends usage, reads entitlements, usage, the catalog, invoices and previews; no finalize, void,
+  credit notes, billing runs, one-off charges or catalog writes. A whitelist: a new model is not
+  granted to it until it is named here.
 
 ``ensure_roles`` runs after every migrate (post_migrate), so it is idempotent.
 """
@@ -19,7 +23,8 @@ APPS = ("accounts", "billing", "invoicing")
 FINANCE = "finance"
 SALES = "sales"
 SUPPORT = "support"
-ROLES = (FINANCE, SALES, SUPPORT)
+INTEGRATION = "integration"
+ROLES = (FINANCE, SALES, SUPPORT, INTEGRATION)
 
 # model labels (app_label.model_name) sales may add/change/delete
 SALES_EDITABLE = {
@@ -38,6 +43,46 @@ FINANCE_ONLY = {"invoicing.finalize_invoice", "billing.approve_contract"}
 SALES_DENIED = {"accounts.delete_customer"}
 # tokens and idempotency records are per-user plumbing, not something roles edit
 NOT_FOR_ROLES = {"accounts.apitoken", "accounts.idempotencyrecord"}
+# what the integration role may read (model labels) and the model permissions it may use to write
+INTEGRATION_VIEWS = {
+    "accounts.customer",
+    "billing.product",
+    "billing.plan",
+    "billing.planversion",
+    "billing.price",
+    "billing.pricetier",
+    "billing.billablemetric",
+    "billing.coupon",
+    "billing.feature",
+    "billing.entitlement",
+    "billing.subscription",
+    "billing.subscriptionitem",
+    "billing.subscriptionchange",
+    "billing.usageevent",
+    "invoicing.invoice",
+    "invoicing.invoiceline",
+}
+INTEGRATION_WRITES = {
+    "accounts.add_customer",
+    "accounts.change_customer",
+    "billing.add_subscription",
+    "billing.change_subscription",
+    "billing.add_usageevent",
+}
+
+
+def grants(role: str, label: str, full: str) -> bool:
+    """Whether ``role`` holds permission ``full`` (``app.codename``) of model ``label``."""
+    is_view = full.split(".", 1)[1].startswith("view_")
+    if role == FINANCE:
+        return True
+    if role == SALES:
+        return is_view or (label in SALES_EDITABLE and full not in FINANCE_ONLY | SALES_DENIED)
+    if role == SUPPORT:
+        return is_view or full in SUPPORT_EXTRA
+    if role == INTEGRATION:
+        return (is_view and label in INTEGRATION_VIEWS) or full in INTEGRATION_WRITES
+    return False
 
 
 def role_permissions(role: str) -> set[str]:
@@ -47,15 +92,7 @@ def role_permissions(role: str) -> set[str]:
     for perm in perms:
         label = f"{perm.content_type.app_label}.{perm.content_type.model}"
         full = f"{perm.content_type.app_label}.{perm.codename}"
-        is_view = perm.codename.startswith("view_")
-        if label in NOT_FOR_ROLES:
-            continue
-        if role == FINANCE:
-            wanted.add(full)
-        elif role == SALES:
-            if is_view or (label in SALES_EDITABLE and full not in FINANCE_ONLY | SALES_DENIED):
-                wanted.add(full)
-        elif role == SUPPORT and (is_view or full in SUPPORT_EXTRA):
+        if label not in NOT_FOR_ROLES and grants(role, label, full):
             wanted.add(full)
     return wanted
 

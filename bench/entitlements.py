@@ -16,6 +16,7 @@ import argparse
 import http.client
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -38,6 +39,8 @@ def setup(customers: int) -> tuple[dict[str, str], str, list[int]]:
         DATABASE_URL=DATABASE_URL,
         REDIS_URL="redis://127.0.0.1:6379/0",
         DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_SECURE_SSL_REDIRECT="false",  # plain HTTP to gunicorn on 127.0.0.1
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="config.settings",
     )

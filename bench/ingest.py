@@ -17,6 +17,7 @@ import argparse
 import http.client
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,6 +40,8 @@ def setup_environment() -> dict[str, str]:
         DATABASE_URL=DATABASE_URL,
         REDIS_URL=REDIS_URL,
         DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DJANGO_SECURE_SSL_REDIRECT="false",  # plain HTTP to gunicorn on 127.0.0.1
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="config.settings",
     )

@@ -1,12 +1,16 @@
 """``GET /metrics``: Prometheus text with the billing pipeline's vital signs (API.md operations).
 
 Gauges read from the database at scrape time: subscriptions and invoices by status, open amounts due,
-the last billing run's outcome and duration, and billing-run failures. Alert on
+the last billing run's outcome and duration, and billing-run failures. With ``METRICS_TOKEN`` set, a
+scrape must send ``Authorization: Bearer <METRICS_TOKEN>`` (401 otherwise). Alert on
 ``ratecard_billing_run_failures`` > 0 or a stale ``ratecard_billing_run_last_finished_timestamp``.
 """
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 
@@ -19,7 +23,22 @@ def _line(name: str, value: object, **labels: str) -> str:
     return f"{name}{{{shown}}} {value}" if shown else f"{name} {value}"
 
 
+def authorized(request: HttpRequest) -> bool:
+    """No token configured: open (internal network only). Else ``Authorization: Bearer <token>``."""
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # constant time: the comparison must not tell how much of a guess was right
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
 def metrics(request: HttpRequest) -> HttpResponse:
+    if not authorized(request):
+        refused = HttpResponse("Unauthorized: send Authorization: Bearer <METRICS_TOKEN>\n", status=401)
+        refused["Content-Type"] = "text/plain; charset=utf-8"
+        refused["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return refused
     out = [
         "# HELP ratecard_subscriptions Subscriptions by status.",
         "# TYPE ratecard_subscriptions gauge",

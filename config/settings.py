@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
 
 from config.logging import build_logging
 from config.mail import mail_settings
@@ -36,11 +37,36 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-SECRET_KEY = (
-    os.environ.get("DJANGO_SECRET_KEY") or "ratecard-demo-insecure-key-change-me-in-production-0123456789"
-)
 DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        # a public key would let anyone forge sessions and password-reset links: never run with one
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set and DJANGO_DEBUG is false: set DJANGO_SECRET_KEY to a long random "
+            "value (e.g. the output of: python -c 'import secrets; print(secrets.token_urlsafe(50))'). "
+            "Only the demo (DJANGO_DEBUG unset or true) runs with the built-in demo key."
+        )
+    SECRET_KEY = "ratecard-demo-insecure-key-change-me-in-production-0123456789"
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# HTTPS: on by default when debug is off (``manage.py check --deploy`` is clean), each switchable for a
+# deployment that needs otherwise (and then says so in check --deploy).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# the probes are plain HTTP from the orchestrator on the internal network
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEBUG)
+if os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER"):
+    # behind a proxy that terminates TLS, e.g. "HTTP_X_FORWARDED_PROTO" (the proxy must set it itself)
+    SECURE_PROXY_SSL_HEADER = (os.environ["DJANGO_SECURE_PROXY_SSL_HEADER"], "https")
+
+# ``GET /metrics`` carries business figures: with a token set it answers only ``Bearer <token>``.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

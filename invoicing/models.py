@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from accounts.audit import history_user
 from accounts.models import Customer
 from billing.models import PendingLine, Price, Subscription
 
@@ -158,7 +159,7 @@ class Invoice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(excluded_fields=["pdf"])
+    history = HistoricalRecords(excluded_fields=["pdf"], get_user=history_user)
 
     class Meta:
         ordering: ClassVar = ["-billing_date", "-id"]
@@ -234,6 +235,8 @@ class InvoiceLine(models.Model):
     period_end = models.DateTimeField(null=True, blank=True)
     detail = models.JSONField(default=dict, blank=True, help_text="e.g. tier slices, the billed quantity")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering: ClassVar = ["invoice", "position", "id"]
@@ -319,7 +322,7 @@ class CreditNote(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering: ClassVar = ["-issued_at", "-id"]
@@ -342,6 +345,8 @@ class BalanceTransaction(models.Model):
         CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering: ClassVar = ["customer", "id"]
@@ -366,6 +371,8 @@ class Payment(models.Model):
     failure_reason = models.CharField(max_length=255, blank=True)
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering: ClassVar = ["-occurred_at", "-id"]

@@ -94,10 +94,12 @@ def eager_celery(request: pytest.FixtureRequest, settings: Any) -> Any:
 @pytest.fixture(autouse=True)
 def fresh_caches() -> Any:
     """Per-process caches and Redis counters must not leak ids between tests (ids are reused)."""
+    from accounts.audit import forget_system_actor
     from accounts.authentication import forget_tokens
     from billing.services import entitlements, usage_ingest, usage_live
 
     forget_tokens()
+    forget_system_actor()
     usage_ingest.lookups.clear()
     usage_live.metric_ids_cache.clear()
     entitlements.entitlements_invalidate()

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from accounts.audit import history_user
 from accounts.models import BillingAnchor, Customer
 from billing.models.catalog import Coupon, PlanVersion, Price, unit_amount_field
 
@@ -60,7 +61,7 @@ class Subscription(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering: ClassVar = ["id"]
@@ -174,7 +175,7 @@ class PendingLine(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(get_user=history_user)
 
     class Meta:
         ordering: ClassVar = ["customer", "created_at", "id"]

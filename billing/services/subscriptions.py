@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from django.db import transaction
 
+from accounts.audit import record_bulk_history
 from accounts.models import Customer
 from billing.models import (
     ChangeKind,
@@ -342,7 +343,7 @@ def subscription_change(
             )
         for line in lines:
             line.created_by = by
-        PendingLine.objects.bulk_create(lines)
+        record_bulk_history(PendingLine.objects.bulk_create(lines), update=False)
         sub.plan_version = new_version
         sub.quantity = new_quantity
         sub.save()
@@ -455,7 +456,7 @@ def subscription_cancel(
         for line in lines:
             line.invoice_now = True
             line.created_by = by
-        PendingLine.objects.bulk_create(lines)
+        record_bulk_history(PendingLine.objects.bulk_create(lines), update=False)
         sub.status = SubscriptionStatus.CANCELED
         sub.canceled_at = at
         sub.ended_at = at

@@ -16,6 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
+from accounts.audit import record_bulk_history
 from accounts.models import Customer
 from billing.pricing import LineAmounts, invoice_totals, line_tax, round_amount
 from config.errors import ValidationFailed
@@ -144,6 +145,7 @@ def invoice_add_lines(
         for i, d in enumerate(lines)
     ]
     created = InvoiceLine.objects.bulk_create(rows)
+    record_bulk_history(created, update=False)  # bulk inserts send no signals
     starts = [d.period_start for d in lines if d.period_start] + (
         [invoice.period_start] if invoice.period_start else []
     )

@@ -13,12 +13,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import structlog
 from django.conf import settings
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
 
+from accounts.audit import record_bulk_history, system_actor
 from accounts.models import InvoiceGrouping
 from billing.models import PendingLine, PlanVersion, Price, Subscription, SubscriptionChange
 from billing.pricing import LineAmounts, Period, invoice_totals, line_tax
@@ -165,8 +167,17 @@ def bill_subscriptions(
     for sub in computed.billed_subs:
         sub.updated_at = now
     bulk_update_rows(computed.billed_subs, SUB_FIELDS)
+    record_history(computed.billed_subs, update=True, run=run)
     result.billed_subscriptions += len(computed.billed_subs)
     return result
+
+
+def record_history(objs: list[Any], *, update: bool, run: BillingRun | None) -> None:
+    """Bulk writes bypass simple-history's signals: record them; a run's by the system actor."""
+    if run is None:
+        record_bulk_history(objs, update=update)  # the request's user (or the system actor)
+    else:
+        record_bulk_history(objs, update=update, actor=system_actor(), reason=f"billing run {run.pk}")
 
 
 def compute_billing(*, subs: list[Subscription], as_of: datetime, lock_pending: bool) -> Computed:
@@ -466,6 +477,7 @@ def write_invoice_plans(
         before = set(drafts)
         drafts = fetch()
         result.created_invoice_ids |= {drafts[k].pk for k in set(drafts) - before}
+        record_history([drafts[k] for k in set(drafts) - before], update=False, run=run)
     BilledPeriod.objects.bulk_create(
         [
             BilledPeriod(
@@ -496,6 +508,7 @@ def write_invoice_plans(
                 line_from_draft(invoice=invoice, draft=draft, position=start + offset, tax_rate=p.tax_rate)
             )
     InvoiceLine.objects.bulk_create(rows, batch_size=1000)
+    record_history(rows, update=False, run=run)
     recalculate_drafts(invoice_ids)
     result.invoice_ids |= set(invoice_ids)
     return drafts
@@ -611,6 +624,7 @@ def refresh_draft_usage(*, invoice_id: int) -> int:
         changed.append(line)
     if changed:
         InvoiceLine.objects.bulk_update(changed, ["quantity", "unit_amount", "amount", "detail", "tax"])
+        record_bulk_history(changed, update=True, reason="late usage re-rated")
         _rediscount(invoice, {line.subscription_id for line in changed if line.subscription_id})
         recalculate_drafts([invoice.pk])
         log.info("invoice.usage_refreshed", invoice_id=invoice.pk, lines=len(changed))

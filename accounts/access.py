@@ -1,0 +1,73 @@
+"""Who may do what, effective on the next request: the access stamp and the permission cache.
+
+A request authenticated by token reads the token, its user and the access stamp's version in one query
+(accounts.authentication), so a revoked token or a deactivated user is refused at once. The user's
+permissions (two queries through Django's ModelBackend) are reused in this process only while the stamp
+is unchanged; every change to a user, a group's members or a group's permissions moves the stamp in the
+same transaction as the change, so the next request anywhere recomputes them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission, User
+from django.db.models import F
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from accounts.models import AccessStamp
+
+STAMP_PK = 1
+
+# user id -> (the stamp's version it was computed under, that user's permission set)
+_perms: dict[int, tuple[int, set[str]]] = {}
+
+
+def access_changed(**_kwargs: Any) -> None:
+    """Move the access stamp (in the caller's transaction: a rolled-back change moves nothing)."""
+    if not AccessStamp.objects.filter(pk=STAMP_PK).update(version=F("version") + 1):
+        # the row is gone (a flushed test database): a fresh value no process has cached under
+        AccessStamp.objects.update_or_create(pk=STAMP_PK, defaults={"version": time.time_ns()})
+
+
+def forget_permissions() -> None:
+    """Drop this process's cached permissions."""
+    _perms.clear()
+
+
+def attach_permissions(user: User, version: int | None) -> None:
+    """Give ``user`` its permission set for ``version``, computing it only on a miss.
+
+    ModelBackend keeps a user's permissions on the instance (``_perm_cache``); the instance is new on
+    every request, so filling that from the cache saves the two permission queries.
+    """
+    if version is None or user.is_superuser:
+        return  # no stamp (a flushed database): compute per request; a superuser needs none
+    cached = _perms.get(user.pk)
+    if cached is not None and cached[0] == version:
+        user._perm_cache = cached[1]  # type: ignore[attr-defined]
+        return
+    # stored under the version read before computing: a change committed meanwhile moved the stamp,
+    # so the next request misses and recomputes rather than trusting what was read here
+    _perms[user.pk] = (version, set(user.get_all_permissions()))
+
+
+def _user_saved(update_fields: frozenset[str] | None = None, **kwargs: Any) -> None:
+    if update_fields is not None and set(update_fields) <= {"last_login", "password"}:
+        return  # a login or a password change changes nothing anyone may do
+    access_changed()
+
+
+def _membership_changed(action: str, **kwargs: Any) -> None:
+    if action in {"post_add", "post_remove", "post_clear"}:
+        access_changed()
+
+
+def connect_signals() -> None:
+    uid = "accounts.access"
+    for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):
+        m2m_changed.connect(_membership_changed, sender=through, dispatch_uid=f"{uid}.{through.__name__}")
+    post_save.connect(_user_saved, sender=User, dispatch_uid=f"{uid}.user_saved")
+    for model in (User, Group, Permission):
+        post_delete.connect(access_changed, sender=model, dispatch_uid=f"{uid}.{model.__name__}_deleted")
