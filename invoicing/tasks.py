@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 from celery import Task, shared_task
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from config.transient import TRANSIENT_ERRORS
@@ -62,6 +62,9 @@ class ChunkTask(Task):  # type: ignore[misc]
     """Records why an attempt failed on the chunk row, and fails the chunk when retries are spent."""
 
     def on_retry(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        # a connection the error left broken is replaced before the next attempt (a worker does this
+        # before each task too; this covers retries run in the same process)
+        close_old_connections()
         billing_chunks.billing_chunk_note_error(
             run_id=args[0], index=args[1], error=f"{exc.__class__.__name__}: {exc}"
         )
