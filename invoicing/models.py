@@ -169,7 +169,8 @@ class BillingRunFailure(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"run {self.run_id}: subscription {self.subscription_id}: {self.error[:60]}"
+        what = f"invoice {self.invoice_id}" if self.invoice_id else f"subscription {self.subscription_id}"
+        return f"run {self.run_id}: {what}: {self.error[:60]}"
 
 
 class Invoice(models.Model):

@@ -202,7 +202,10 @@ def billing_runs_sweep(*, now: datetime | None = None) -> Sweep:
 
     - runs still ``pending`` a lease after they were created (the run row is the outbox: queueing
       its task failed, or the message was lost) are started again;
-    - open chunks whose lease expired are queued again (or failed, their attempts spent);
+    - running chunks whose lease expired (their worker died) are queued again, or failed when their
+      attempts are spent; pending chunks whose lease expired too, but only when their run made no
+      progress for a lease (their messages were lost): a run with a backlog in the queue is moving,
+      and its pending chunks are on their way;
     - running runs without open chunks whose close is not in progress are closed.
     """
     now = now or timezone.now()
@@ -212,14 +215,25 @@ def billing_runs_sweep(*, now: datetime | None = None) -> Sweep:
         .order_by("id")
         .values_list("id", flat=True)
     )
+    moving = set(
+        BillingRunChunk.objects.filter(run__status=BillingRun.Status.RUNNING)
+        .filter(
+            Q(finished_at__gte=now - lease())
+            | Q(status=BillingRunChunk.Status.RUNNING, lease_expires_at__gte=now)
+        )
+        .values_list("run_id", flat=True)
+        .distinct()
+    )
     with transaction.atomic():
         expired = (
-            BillingRunChunk.objects.select_for_update(skip_locked=True)
+            BillingRunChunk.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status__in=OPEN, run__status=BillingRun.Status.RUNNING)
             .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
             .order_by("run_id", "index")[:1000]
         )
         for chunk in expired:
+            if chunk.status == BillingRunChunk.Status.PENDING and chunk.run_id in moving:
+                continue
             if chunk.attempts >= max_attempts():
                 billing_chunk_fail(
                     run_id=chunk.run_id,

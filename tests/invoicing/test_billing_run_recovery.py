@@ -19,7 +19,9 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.models import Customer
 from billing.models import BillingTiming, Subscription
+from billing.services.catalog import PlanDraft, PriceDraft, plan_create
 from config.celery import app
 from invoicing.models import (
     BillingRun,
@@ -37,6 +39,7 @@ from invoicing.services.billing_runs import (
     billing_run_start,
     billing_runs_sweep,
 )
+from invoicing.services.lifecycle import subscribe
 from invoicing.tasks import bill_chunk
 from invoicing.tasks import billing_runs_sweep as sweep_task
 from tests.integration.workers import AS_OF, ROOT, assert_billed_exactly_once, free_port, make_subscriptions
@@ -150,7 +153,11 @@ def test_the_sweep_requeues_an_expired_lease_and_the_run_completes(small_chunks:
     assert (requeued.status, requeued.attempts) == ("pending", 1)
     assert requeued.lease_expires_at is not None and requeued.lease_expires_at > timezone.now()
 
+    # a pending chunk past its lease while the run moves is a backlog, not a lost message
     BillingRunChunk.objects.filter(run=run, index=1).update(lease_expires_at=timezone.now() - timedelta(1))
+    assert billing_runs_sweep().chunks_to_queue == []
+    # nothing finished for a lease: its message was lost
+    BillingRunChunk.objects.filter(run=run, index=0).update(finished_at=timezone.now() - timedelta(1))
     sweep_task.apply()  # eager here: queues the chunk, which bills and closes the run
     run.refresh_from_db()
     assert (run.status, run.subscriptions_billed) == ("completed", 3)
@@ -372,3 +379,41 @@ def test_run_billing_needs_no_redis() -> None:
     assert_billed_exactly_once(3)
     assert not Invoice.objects.filter(status=InvoiceStatus.DRAFT).exists()
     assert Invoice.objects.filter(billing_date=AS_OF).first().total == Decimal("36.00")  # type: ignore[union-attr]
+
+
+@pytest.mark.django_db
+def test_a_subscription_whose_writes_fail_is_a_failure_and_the_rest_of_the_chunk_is_billed(
+    small_chunks: Any,
+) -> None:
+    small_chunks.RATECARD_BILLING_CHUNK_SIZE = 500
+    make_subscriptions(2)
+    # 10^11 seats at 1,000,000.00: an amount beyond what an invoice line holds (the database refuses it)
+    plan_create(
+        draft=PlanDraft(
+            code="giant",
+            name="Giant",
+            currency="USD",
+            prices=(PriceDraft(code="seat", model="per_unit", unit_amount=Decimal("1000000.00")),),
+        )
+    )
+    customer = Customer.objects.create(external_id="giant", name="Giant", currency="USD")
+    huge, _ = subscribe(
+        customer=customer, plan_code="giant", start=AS_OF - timedelta(days=31), quantity=Decimal(1)
+    )
+    Subscription.objects.filter(pk=huge.pk).update(quantity=Decimal(10**11))
+    run = billing_run_execute(run_id=billing_run_create(as_of=AS_OF).pk)
+    assert (run.status, run.subscriptions_billed, run.invoices_created, run.failures_count) == (
+        "completed_with_failures",
+        2,
+        2,
+        1,
+    )
+    failure = BillingRunFailure.objects.get(run=run)
+    assert failure.subscription_id == huge.pk
+    assert failure.error.startswith("DataError")
+    # the others are billed in full; the failed one is untouched and due again
+    assert Invoice.objects.filter(billing_date=AS_OF).count() == 2
+    assert set(Invoice.objects.filter(billing_date=AS_OF).values_list("total", flat=True)) == {
+        Decimal("36.00")
+    }
+    assert Subscription.objects.get(pk=huge.pk).current_period_end == AS_OF
