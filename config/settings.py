@@ -136,14 +136,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # how often a worker looks for such tasks (kombu scans every interval x throttle seconds)
     "unacked_restore_interval": int(os.environ.get("RATECARD_CELERY_RESTORE_INTERVAL", "10")),
     "unacked_restore_throttle": int(os.environ.get("RATECARD_CELERY_RESTORE_THROTTLE", "10")),
-    # an unreachable Redis is reported in about a second, not after minutes of retries (a request that
+    # an unreachable Redis is reported in seconds, not after minutes of retries (a request that
     # queues a task answers at once; the task's row is the outbox the sweep reads)
-    "socket_connect_timeout": float(os.environ.get("RATECARD_BROKER_CONNECT_TIMEOUT", "1")),
+    "socket_connect_timeout": float(os.environ.get("RATECARD_BROKER_CONNECT_TIMEOUT", "3")),
     "max_retries": 1,
 }
-CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("RATECARD_BROKER_CONNECT_TIMEOUT", "1"))
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("RATECARD_BROKER_CONNECT_TIMEOUT", "3"))
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
-CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = float(os.environ.get("RATECARD_BROKER_CONNECT_TIMEOUT", "1"))
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = float(os.environ.get("RATECARD_BROKER_CONNECT_TIMEOUT", "3"))
 # a worker keeps reconnecting when Redis restarts, without a limit
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None

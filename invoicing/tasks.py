@@ -49,7 +49,9 @@ def run_billing(run_id: int) -> dict[str, Any]:
     """Write a run's chunk rows and queue a task per chunk; the last chunk to finish closes the run."""
     indexes = billing_runs.billing_run_start(run_id=run_id)
     if indexes is None:
-        return {"run": run_id, "chunks": "already started"}
+        # started already: this is a retry or a redelivery, maybe after queueing failed half-way;
+        # queue again the chunks nobody took yet (a chunk queued twice is billed once)
+        indexes = billing_runs.billing_run_untaken_chunks(run_id=run_id)
     if not indexes:
         billing_runs.billing_run_close(run_id=run_id)
         return {"run": run_id, "chunks": 0}

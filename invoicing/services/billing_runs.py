@@ -97,6 +97,20 @@ def _split(run: BillingRun) -> list[int]:
     return [c.index for c in chunks]
 
 
+def billing_run_untaken_chunks(*, run_id: int) -> list[int]:
+    """The indexes of a running run's chunks that no worker has taken yet."""
+    return list(
+        BillingRunChunk.objects.filter(
+            run_id=run_id,
+            run__status=BillingRun.Status.RUNNING,
+            status=BillingRunChunk.Status.PENDING,
+            attempts=0,
+        )
+        .order_by("index")
+        .values_list("index", flat=True)
+    )
+
+
 def billing_run_chunk(*, run_id: int, index: int) -> dict[str, Any] | None:
     """Take and bill one chunk; None when it was done, failed, or is being billed by another worker."""
     if not billing_chunk_claim(run_id=run_id, index=index):

@@ -28,17 +28,19 @@ from tests.integration.workers import (
 pytestmark = REAL_SERVICES
 
 
-def test_two_runs_at_once_bill_each_period_exactly_once(queue: str) -> None:
+def test_two_runs_at_once_bill_each_period_exactly_once(queue: str, tmp_path: Path) -> None:
     n = 150
     make_subscriptions(n)
-    worker = start_worker(queue)
+    # with the sweep, as in production: a chunk message the broker loses is queued again
+    worker = start_worker(queue, env={**RECOVERING_ENV, "RATECARD_AUTO_FINALIZE": "false"}, beat_dir=tmp_path)
     try:
         first, second = billing_run_create(as_of=AS_OF), billing_run_create(as_of=AS_OF)
         run_billing.apply_async((first.pk,), queue=queue)
         run_billing.apply_async((second.pk,), queue=queue)
         done = {BillingRun.Status.COMPLETED, BillingRun.Status.COMPLETED_WITH_FAILURES}
         wait_for(
-            lambda: BillingRun.objects.filter(pk__in=[first.pk, second.pk], status__in=done).count() == 2
+            lambda: BillingRun.objects.filter(pk__in=[first.pk, second.pk], status__in=done).count() == 2,
+            describe=lambda: describe(first.pk) + "\n" + describe(second.pk, tmp_path),
         )
     finally:
         stop(worker)
