@@ -143,15 +143,18 @@ def probe_queries(first: int, sizes: tuple[int, ...]) -> list[tuple[int, int]]:
     from django.test.utils import CaptureQueriesContext
 
     from billing.models import Subscription
+    from invoicing.models import BillingRun, BillingRunChunk
     from invoicing.services.billing_runs import billing_run_chunk, billing_run_create
 
     run = billing_run_create(as_of=AS_OF)
+    BillingRun.objects.filter(pk=run.pk).update(status=BillingRun.Status.RUNNING)
     ids = list(Subscription.objects.order_by("id").values_list("id", flat=True)[first : first + sum(sizes)])
     out = []
     start = 0
-    for size in sizes:
+    for index, size in enumerate(sizes):
+        BillingRunChunk.objects.create(run=run, index=index, subscription_ids=ids[start : start + size])
         with CaptureQueriesContext(connection) as ctx:
-            billing_run_chunk(run_id=run.pk, subscription_ids=ids[start : start + size])
+            billing_run_chunk(run_id=run.pk, index=index)
         out.append((size, len(ctx.captured_queries)))
         start += size
     return out

@@ -166,9 +166,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # how often a worker looks for such tasks (kombu scans every interval x throttle seconds)
     "unacked_restore_interval": int(os.environ.get("RATECARD_CELERY_RESTORE_INTERVAL", "10")),
     "unacked_restore_throttle": int(os.environ.get("RATECARD_CELERY_RESTORE_THROTTLE", "10")),
+    # an unreachable Redis is reported in seconds, not after minutes of retries (a request that
+    # queues a task answers at once; the task's row is the outbox the sweep reads)
+    "socket_connect_timeout": float(os.environ.get("RATECARD_BROKER_CONNECT_TIMEOUT", "3")),
+    "max_retries": 1,
 }
+CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("RATECARD_BROKER_CONNECT_TIMEOUT", "3"))
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = float(os.environ.get("RATECARD_BROKER_CONNECT_TIMEOUT", "3"))
+# a worker keeps reconnecting when Redis restarts, without a limit
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 
 CELERY_BEAT_SCHEDULE = {
+    # queue again the billing work a killed worker or a lost broker left behind; close finished runs
+    "billing-runs-sweep": {
+        "task": "invoicing.tasks.billing_runs_sweep",
+        "schedule": float(os.environ.get("RATECARD_BILLING_SWEEP_SECONDS", "60")),
+    },
     "billing-run-hourly": {"task": "invoicing.tasks.scheduled_billing_run", "schedule": 3600.0},
     "dunning-hourly": {"task": "invoicing.tasks.scheduled_dunning", "schedule": 3600.0},
     "email-outbox-every-minute": {"task": "invoicing.tasks.email_outbox_sweep", "schedule": 60.0},
@@ -235,6 +250,16 @@ STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
 RATECARD_LATE_EVENT_GRACE_DAYS = int(os.environ.get("RATECARD_LATE_EVENT_GRACE_DAYS", "3"))
 RATECARD_LATE_EVENT_LIMIT_DAYS = int(os.environ.get("RATECARD_LATE_EVENT_LIMIT_DAYS", "35"))
 RATECARD_BILLING_CHUNK_SIZE = int(os.environ.get("RATECARD_BILLING_CHUNK_SIZE", "500"))
+# A worker holds a chunk this long; a chunk whose lease expired is queued again by the sweep, and given
+# up (the run fails with the reason) after this many attempts.
+RATECARD_BILLING_LEASE_SECONDS = float(os.environ.get("RATECARD_BILLING_LEASE_SECONDS", "300"))
+RATECARD_BILLING_CHUNK_MAX_ATTEMPTS = int(os.environ.get("RATECARD_BILLING_CHUNK_MAX_ATTEMPTS", "8"))
+# Subscriptions a concurrent change holds locked are retried this many times, this many seconds apart,
+# within the run; then they are counted as deferred (the next run bills them).
+RATECARD_BILLING_DEFERRED_RETRIES = int(os.environ.get("RATECARD_BILLING_DEFERRED_RETRIES", "3"))
+RATECARD_BILLING_DEFERRED_RETRY_SECONDS = float(
+    os.environ.get("RATECARD_BILLING_DEFERRED_RETRY_SECONDS", "10")
+)
 # Drafts are finalized this long after their billing date (the late-usage grace window, DESIGN.md).
 RATECARD_INVOICE_REVIEW_HOURS = int(
     os.environ.get("RATECARD_INVOICE_REVIEW_HOURS", str(24 * RATECARD_LATE_EVENT_GRACE_DAYS))

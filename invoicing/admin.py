@@ -38,6 +38,7 @@ from config.errors import RatecardError
 from invoicing.api.serializers import is_past_due
 from invoicing.models import (
     BillingRun,
+    BillingRunChunk,
     BillingRunFailure,
     CreditNote,
     FinalizedInvoiceError,
@@ -727,11 +728,25 @@ class BillingRunFailureInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = BillingRunFailure
     extra = 0
     can_delete = False
-    fields = ("subscription", "customer", "error", "created_at")
+    fields = ("subscription", "customer", "invoice", "error", "created_at")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[BillingRunFailure]:
-        return super().get_queryset(request).select_related("subscription", "customer")
+        return super().get_queryset(request).select_related("subscription", "customer", "invoice")
+
+
+class BillingRunChunkInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The run's chunks that are not simply done: what is in flight, and what gave up and why."""
+
+    model = BillingRunChunk
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "chunks not done"
+    fields = ("index", "status", "attempts", "lease_expires_at", "worker", "last_error", "retry_round")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BillingRunChunk]:
+        return super().get_queryset(request).exclude(status=BillingRunChunk.Status.DONE)
 
 
 def run_drafts(run: BillingRun) -> QuerySet[Invoice]:
@@ -757,20 +772,23 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "invoices_created",
         "draft_count",
         "failures_count",
+        "deferred",
         "duration_seconds",
     )
     list_filter = ("status",)
     date_hierarchy = "as_of"
-    inlines = (BillingRunFailureInline,)
+    inlines = (BillingRunFailureInline, BillingRunChunkInline)
     actions = ("finalize_run_drafts",)
     fields = (
         "as_of",
         "status",
+        "reason",
         "subscriptions_due",
         "subscriptions_billed",
         "invoices_created",
         "invoices_link",
         "failures_count",
+        "deferred",
         "chunks_total",
         "chunks_done",
         "started_at",

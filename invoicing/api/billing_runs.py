@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -15,7 +16,7 @@ from billing.api.subscription_views import WhenField
 from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
 from config.errors import NotFound
-from invoicing.models import BillingRun
+from invoicing.models import BillingRun, BillingRunChunk
 from invoicing.services.billing_runs import billing_run_create, billing_run_execute
 
 
@@ -49,15 +50,30 @@ def run_body(run: BillingRun) -> dict[str, Any]:
         "subscriptions_due": run.subscriptions_due,
         "subscriptions_billed": run.subscriptions_billed,
         "invoices_created": run.invoices_created,
+        "deferred": run.deferred,
         "failures": run.failures_count,
         "failure_details": [
-            {"subscription": f.subscription_id, "customer": f.customer_id, "error": f.error}
+            {
+                "subscription": f.subscription_id,
+                "customer": f.customer_id,
+                "invoice": f.invoice_id,
+                "error": f.error,
+            }
             for f in run.failures.all()
         ],
+        "reason": run.reason or None,
+        "chunks": chunk_counts(run),
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "duration_seconds": str(run.duration_seconds) if run.duration_seconds is not None else None,
     }
+
+
+def chunk_counts(run: BillingRun) -> dict[str, int]:
+    """How many of the run's chunks are in each state (and in all)."""
+    counts = dict(run.chunks.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    out = {state: int(counts.get(state, 0)) for state in BillingRunChunk.Status.values}
+    return {"total": sum(out.values()), **out}
 
 
 class BillingRunCreate(generics.GenericAPIView):
@@ -74,9 +90,10 @@ class BillingRunCreate(generics.GenericAPIView):
             # no broker (the demo): the run has finished when the 202 returns, as API.md says
             run = billing_run_execute(run_id=run.pk)
         else:
-            from invoicing.tasks import run_billing
+            from invoicing.tasks import billing_run_enqueue
 
-            transaction.on_commit(lambda: run_billing.delay(run.pk))
+            # the committed run row is the outbox: if the broker is down the sweep queues it later
+            transaction.on_commit(lambda: billing_run_enqueue(run.pk))
         return Response(run_body(run), status=status.HTTP_202_ACCEPTED)
 
 

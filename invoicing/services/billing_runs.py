@@ -1,37 +1,48 @@
 """Billing runs: every subscription whose period ended by ``as_of`` is billed, in chunks, exactly once.
 
-A run is a ``BillingRun`` row plus chunk tasks of a few hundred due subscriptions each. A chunk takes its
-subscriptions with ``SELECT ... FOR UPDATE SKIP LOCKED ORDER BY id`` in one transaction, so two workers
-(or two runs) never bill the same subscription at once, and a worker killed mid-chunk leaves nothing
-half-written: its transaction rolls back and the redelivered task (acks_late) does the chunk again.
-After billing, drafts whose review window has passed are finalized.
+A run is a ``BillingRun`` row plus ``BillingRunChunk`` rows of a few hundred due subscriptions each
+(billing_chunks.py: leases, exactly-once completion). Everything a run knows is in the database: the
+broker only carries "bill chunk n" messages, and the sweep (``billing_runs_sweep``, Celery beat) queues
+again what a killed worker, a dropped connection or a lost broker left behind, and closes runs. Closing
+a run finalizes the drafts whose review window has passed and records the outcome once: ``completed``,
+``completed_with_failures`` (subscriptions or drafts failed, subscriptions deferred) or ``failed`` (a
+chunk gave up), with the reason.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import structlog
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import Subscription, SubscriptionStatus
+from billing.models import Subscription
 from billing.services.scheduled_changes import subscriptions_with_due_changes
-from invoicing.models import BillingRun, BillingRunFailure, Invoice, InvoiceStatus
-from invoicing.services.scheduled_changes import merge_results, subscriptions_apply_scheduled
-from invoicing.services.subscription_billing import bill_subscriptions
+from config.transient import is_transient
+from invoicing.models import BillingRun, BillingRunChunk, BillingRunFailure, Invoice, InvoiceStatus
+from invoicing.services.billing_chunks import (
+    LIVE,
+    OPEN,
+    billing_chunk_bill,
+    billing_chunk_claim,
+    billing_chunk_fail,
+    billing_chunks_renew,
+    deferred_retry_delay,
+    lease,
+    max_attempts,
+)
 
 log = structlog.get_logger(__name__)
 
 # how far a run's as_of may lie ahead of the wall clock (time zones, a run at the end of a day)
 FUTURE_BILLING_LIMIT = timedelta(hours=24)
-LIVE = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
 def chunk_size() -> int:
@@ -65,10 +76,12 @@ def billing_run_create(*, as_of: datetime, user: Any = None) -> BillingRun:
     )
 
 
-def billing_run_start(*, run_id: int) -> list[list[int]] | None:
-    """Mark the run running and split its due subscriptions into chunks of ids.
+def billing_run_start(*, run_id: int) -> list[int] | None:
+    """Mark the run running and write its chunk rows; the indexes of the chunks to queue.
 
-    None when the run has started already (a redelivered task): its chunks are on their way.
+    None when the run has started already (a redelivered task): its chunks are on their way, and the
+    sweep queues any whose message was lost. The chunks carry a lease from the start, so chunks that
+    were written but never queued are queued by the sweep once it expires.
     """
     with transaction.atomic():
         run = BillingRun.objects.select_for_update().get(pk=run_id)
@@ -77,11 +90,16 @@ def billing_run_start(*, run_id: int) -> list[list[int]] | None:
         return _split(run)
 
 
-def _split(run: BillingRun) -> list[list[int]]:
+def _split(run: BillingRun) -> list[int]:
     run_id = run.pk
     ids = list(due_subscriptions(run.as_of).order_by("id").values_list("id", flat=True))
     size = chunk_size()
-    chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+    expires = timezone.now() + lease()
+    chunks = [
+        BillingRunChunk(run=run, index=n, subscription_ids=ids[i : i + size], lease_expires_at=expires)
+        for n, i in enumerate(range(0, len(ids), size))
+    ]
+    BillingRunChunk.objects.bulk_create(chunks)
     BillingRun.objects.filter(pk=run_id).update(
         status=BillingRun.Status.RUNNING,
         started_at=timezone.now(),
@@ -92,137 +110,288 @@ def _split(run: BillingRun) -> list[list[int]]:
     log.info(
         "billing_run.started", run_id=run_id, as_of=run.as_of.isoformat(), due=len(ids), chunks=len(chunks)
     )
-    return chunks
+    return [c.index for c in chunks]
 
 
-def billing_run_chunk(*, run_id: int, subscription_ids: list[int]) -> dict[str, int]:
-    """Bill one chunk in one transaction; subscriptions another worker holds are skipped (it bills them)."""
-    run = BillingRun.objects.get(pk=run_id)
-    with transaction.atomic():
-        early = subscriptions_apply_scheduled(subscription_ids=subscription_ids, as_of=run.as_of, run=run)
-        locked = (
-            Subscription.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("customer", "plan_version", "plan_version__plan", "coupon")
-            .filter(pk__in=subscription_ids, status__in=LIVE, current_period_end__lte=run.as_of)
-            .order_by("id")
-        )
-        subs = list(locked)
-        result = merge_results(early, bill_subscriptions(subs=subs, as_of=run.as_of, run=run))
-        BillingRunFailure.objects.bulk_create(
-            BillingRunFailure(run=run, subscription_id=s, customer_id=c, error=e[:2000])
-            for s, c, e in result.failures
-        )
-        BillingRun.objects.filter(pk=run_id).update(
-            subscriptions_billed=F("subscriptions_billed") + result.billed_subscriptions,
-            invoices_created=F("invoices_created") + len(result.created_invoice_ids),
-            failures_count=F("failures_count") + len(result.failures),
-        )
-    for sub_id, customer_id, error in result.failures:
-        log.error(
-            "billing_run.subscription_failed",
+def billing_run_untaken_chunks(*, run_id: int) -> list[int]:
+    """The indexes of a running run's chunks that no worker has taken yet."""
+    return list(
+        BillingRunChunk.objects.filter(
             run_id=run_id,
-            subscription_id=sub_id,
-            customer_id=customer_id,
-            error=error,
+            run__status=BillingRun.Status.RUNNING,
+            status=BillingRunChunk.Status.PENDING,
+            attempts=0,
         )
-    return {
-        "billed": result.billed_subscriptions,
-        "invoices": len(result.created_invoice_ids),
-        "failures": len(result.failures),
-    }
-
-
-def billing_run_chunk_done(*, run_id: int, chunk_index: int) -> bool:
-    """Count a chunk once, even when its task runs twice; True when it was the run's last chunk.
-
-    Called after the chunk's transaction committed. A marker in the cache (Redis in production) makes
-    the count idempotent: a task redelivered after its commit finds the marker and counts nothing.
-    """
-    run = BillingRun.objects.get(pk=run_id)
-    # ids restart in a new database that shares the cache: the creation instant makes the key unique
-    key = f"billing-run:{run_id}:{run.created_at.timestamp()}"
-    if cache.add(f"{key}:chunk:{chunk_index}", 1, timeout=7 * 24 * 3600):
-        BillingRun.objects.filter(pk=run_id).update(chunks_done=F("chunks_done") + 1)
-        run.refresh_from_db(fields=["chunks_done", "chunks_total"])
-    return run.chunks_done >= run.chunks_total and cache.add(f"{key}:finishing", 1, timeout=3600)
-
-
-def billing_run_finish(*, run_id: int) -> BillingRun:
-    """Finalize drafts whose review window passed, then record the run's outcome and duration."""
-    run = BillingRun.objects.get(pk=run_id)
-    finalized = finalize_due_drafts(as_of=run.as_of)
-    run.refresh_from_db()
-    run.finished_at = timezone.now()
-    if run.started_at:
-        run.duration_seconds = Decimal(str(round((run.finished_at - run.started_at).total_seconds(), 3)))
-    run.status = (
-        BillingRun.Status.COMPLETED_WITH_FAILURES if run.failures_count else BillingRun.Status.COMPLETED
+        .order_by("index")
+        .values_list("index", flat=True)
     )
-    run.save(update_fields=["finished_at", "duration_seconds", "status"])
+
+
+def billing_run_chunk(*, run_id: int, index: int) -> dict[str, Any] | None:
+    """Take and bill one chunk; None when it was done, failed, or is being billed by another worker."""
+    if not billing_chunk_claim(run_id=run_id, index=index):
+        return None
+    return billing_chunk_bill(run_id=run_id, index=index)
+
+
+def billing_run_close(*, run_id: int) -> BillingRun | None:
+    """Close a run whose chunks are all done or failed: finalize due drafts, record the outcome. Once.
+
+    None when the run is not ready (chunks open), closed already, or being closed by another process
+    (``closing_until``: if that process dies, the sweep closes the run after the lease).
+    """
+    now = timezone.now()
+    if BillingRunChunk.objects.filter(run_id=run_id, status__in=OPEN).exists():
+        return None  # the common case after a chunk, answered without waiting for the run's row lock
+    with transaction.atomic():
+        run = BillingRun.objects.select_for_update().get(pk=run_id)
+        if run.status != BillingRun.Status.RUNNING or run.chunks.filter(status__in=OPEN).exists():
+            return None
+        if run.closing_until is not None and run.closing_until > now:
+            return None
+        run.closing_until = now + lease()
+        run.save(update_fields=["closing_until"])
+    try:
+        finalized = finalize_due_drafts(as_of=run.as_of, run=run)
+    except Exception:
+        # let the retried task (or the sweep) close it at once rather than after the lease
+        BillingRun.objects.filter(pk=run_id).update(closing_until=None)
+        raise
+    with transaction.atomic():
+        run = BillingRun.objects.select_for_update().get(pk=run_id)
+        if run.status != BillingRun.Status.RUNNING:
+            return run  # another closer finished first (our lease had expired)
+        _record_outcome(run)
     log.info(
         "billing_run.finished",
         run_id=run.pk,
         status=run.status,
         invoices_created=run.invoices_created,
         failures=run.failures_count,
+        deferred=run.deferred,
         finalized=finalized,
+        reason=run.reason,
         duration_seconds=str(run.duration_seconds),
     )
-    if run.failures_count:
-        log.error("billing_run.failures", run_id=run.pk, failures=run.failures_count)
+    if run.status != BillingRun.Status.COMPLETED:
+        log.error("billing_run.incomplete", run_id=run.pk, status=run.status, reason=run.reason)
     return run
+
+
+def _record_outcome(run: BillingRun) -> None:
+    """The run's final status and, unless plainly completed, the reason in words an operator can act on."""
+    failed = list(run.chunks.filter(status=BillingRunChunk.Status.FAILED).order_by("index"))
+    run.failures_count = run.failures.count()
+    reasons = []
+    if failed:
+        unbilled = sum(len(c.subscription_ids) for c in failed)
+        reasons.append(
+            f"{len(failed)} of {run.chunks_total} chunks failed, {unbilled} subscriptions not billed "
+            f"(chunk {failed[0].index}: {failed[0].last_error})"
+        )
+    if run.failures_count:
+        reasons.append(f"{run.failures_count} failures (see failure_details)")
+    if run.deferred:
+        reasons.append(
+            f"{run.deferred} subscriptions deferred: a concurrent change kept them locked; the next run bills them"
+        )
+    if failed:
+        run.status = BillingRun.Status.FAILED
+    elif reasons:
+        run.status = BillingRun.Status.COMPLETED_WITH_FAILURES
+    else:
+        run.status = BillingRun.Status.COMPLETED
+    run.reason = "; ".join(reasons)
+    run.finished_at = timezone.now()
+    run.closing_until = None
+    if run.started_at:
+        run.duration_seconds = Decimal(str(round((run.finished_at - run.started_at).total_seconds(), 3)))
+    run.save(
+        update_fields=[
+            "status",
+            "reason",
+            "failures_count",
+            "finished_at",
+            "closing_until",
+            "duration_seconds",
+        ]
+    )
+
+
+@dataclass
+class Sweep:
+    """What the sweep found: runs to start, chunks to queue again, runs ready to close."""
+
+    runs_to_start: list[int] = field(default_factory=list)
+    chunks_to_queue: list[tuple[int, int]] = field(default_factory=list)
+    runs_to_close: list[int] = field(default_factory=list)
+
+
+def billing_runs_sweep(*, now: datetime | None = None) -> Sweep:
+    """Find the work a lost task, a killed worker or a lost broker left behind.
+
+    - runs still ``pending`` a lease after they were created (the run row is the outbox: queueing
+      its task failed, or the message was lost) are started again;
+    - running chunks whose lease expired (their worker died) are queued again, or failed when their
+      attempts are spent; pending chunks whose lease expired too, but only when their run made no
+      progress for a lease (their messages were lost): a run with a backlog in the queue is moving,
+      and its pending chunks are on their way;
+    - running runs without open chunks whose close is not in progress are closed.
+    """
+    now = now or timezone.now()
+    out = Sweep()
+    out.runs_to_start = list(
+        BillingRun.objects.filter(status=BillingRun.Status.PENDING, created_at__lte=now - lease())
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    moving = set(
+        BillingRunChunk.objects.filter(run__status=BillingRun.Status.RUNNING)
+        .filter(
+            Q(finished_at__gte=now - lease())
+            | Q(status=BillingRunChunk.Status.RUNNING, lease_expires_at__gte=now)
+        )
+        .values_list("run_id", flat=True)
+        .distinct()
+    )
+    with transaction.atomic():
+        expired = (
+            BillingRunChunk.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status__in=OPEN, run__status=BillingRun.Status.RUNNING)
+            .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True))
+            .order_by("run_id", "index")[:1000]
+        )
+        for chunk in expired:
+            if chunk.status == BillingRunChunk.Status.PENDING and chunk.run_id in moving:
+                continue
+            if chunk.attempts >= max_attempts():
+                billing_chunk_fail(
+                    run_id=chunk.run_id,
+                    index=chunk.index,
+                    error=f"lease expired after {chunk.attempts} attempts; last error: "
+                    f"{chunk.last_error or 'none (worker lost)'}",
+                )
+                continue
+            chunk.status = BillingRunChunk.Status.PENDING
+            chunk.lease_expires_at = now + lease()
+            chunk.save(update_fields=["status", "lease_expires_at"])
+            out.chunks_to_queue.append((chunk.run_id, chunk.index))
+    out.runs_to_close = list(
+        BillingRun.objects.filter(status=BillingRun.Status.RUNNING)
+        .filter(Q(closing_until__isnull=True) | Q(closing_until__lt=now))
+        .exclude(chunks__status__in=OPEN)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if out.runs_to_start or out.chunks_to_queue:
+        log.warning(
+            "billing_run.sweep",
+            runs_to_start=out.runs_to_start,
+            chunks_to_queue=out.chunks_to_queue,
+            runs_to_close=out.runs_to_close,
+        )
+    return out
 
 
 def review_window() -> timedelta:
     return timedelta(hours=int(getattr(settings, "RATECARD_INVOICE_REVIEW_HOURS", 72)))
 
 
-def finalize_due_drafts(*, as_of: datetime) -> int:
-    """Finalize every draft whose billing date is a review window (the late-usage grace) before ``as_of``."""
+def finalize_due_drafts(*, as_of: datetime, run: BillingRun | None = None) -> int:
+    """Finalize every draft whose billing date is a review window (the late-usage grace) before ``as_of``.
+
+    Drafts are finalized in batches (one lock of the number sequence per batch, set-based writes); a batch
+    that fails is retried one draft at a time, so one bad draft stays a draft alone and, inside a run, is
+    recorded as the run's failure (once per run and invoice). A transient error (the database went away)
+    is raised: the caller retries the close.
+    """
     if not getattr(settings, "RATECARD_AUTO_FINALIZE", True):
         return 0
     from invoicing.services.finalization import invoice_finalize, invoices_finalize
-    from invoicing.services.subscription_billing import refresh_draft_usage
 
     cutoff = as_of - review_window()
-    ids = list(
+    drafts = dict(
         Invoice.objects.filter(status=InvoiceStatus.DRAFT, billing_date__lte=cutoff)
         .order_by("id")
-        .values_list("id", flat=True)
+        .values_list("id", "customer_id")
     )
+    ids = list(drafts)
     done = 0
     retry: list[int] = []
     size = chunk_size()
     for start in range(0, len(ids), size):
-        # a batch per transaction: one lock of the number sequence, set-based reads and writes
+        _still_closing(run)
         batch = ids[start : start + size]
         try:
             done += len(invoices_finalize(invoice_ids=batch, at=as_of))
-        except Exception as exc:  # one bad draft fails its batch: retry it one by one below
+        except Exception as exc:  # one bad draft fails its batch: retried one by one below
+            if is_transient(exc):
+                raise
             log.warning(
                 "invoice.batch_finalize_failed", invoices=len(batch), error=f"{exc.__class__.__name__}: {exc}"
             )
             retry += batch
     for invoice_id in retry:
+        _still_closing(run)
         try:
-            with transaction.atomic():
-                refresh_draft_usage(invoice_id=invoice_id)
-                invoice_finalize(invoice_id=invoice_id, at=as_of)
+            invoice_finalize(invoice_id=invoice_id, at=as_of)
             done += 1
-        except Exception as exc:  # one bad draft must not stop the rest; it is logged and stays draft
-            log.error(
-                "invoice.finalize_failed", invoice_id=invoice_id, error=f"{exc.__class__.__name__}: {exc}"
-            )
+        except Exception as exc:  # one bad draft must not stop the rest
+            if is_transient(exc):
+                raise
+            error = f"{exc.__class__.__name__}: {exc}"
+            log.error("invoice.finalize_failed", invoice_id=invoice_id, error=error)
+            if run is not None:
+                BillingRunFailure.objects.bulk_create(
+                    [
+                        BillingRunFailure(
+                            run=run,
+                            invoice_id=invoice_id,
+                            customer_id=drafts[invoice_id],
+                            error=f"finalizing invoice {invoice_id}: {error}"[:2000],
+                        )
+                    ],
+                    ignore_conflicts=True,
+                )
     return done
 
 
+def _still_closing(run: BillingRun | None) -> None:
+    """Renew the closing lease, so no other process starts closing this run while this one works."""
+    if run is not None:
+        BillingRun.objects.filter(pk=run.pk).update(closing_until=timezone.now() + lease())
+
+
 def billing_run_execute(*, run_id: int) -> BillingRun:
-    """Run the whole billing run in this process (the management command and eager Celery)."""
+    """Run the whole billing run in this process, on the database alone (the command and eager Celery).
+
+    Chunk rows and leases work as with workers: the leases of the chunks still to do are renewed as
+    this process goes, so a sweep leaves them alone while it lives and finishes the run if it dies.
+    """
     started = time.monotonic()
-    for index, chunk in enumerate(billing_run_start(run_id=run_id) or []):
-        billing_run_chunk(run_id=run_id, subscription_ids=chunk)
-        billing_run_chunk_done(run_id=run_id, chunk_index=index)
-    run = billing_run_finish(run_id=run_id)
+    billing_run_start(run_id=run_id)
+    seen: set[int] = set()
+    while True:
+        todo = list(
+            BillingRunChunk.objects.filter(run_id=run_id, status__in=OPEN)
+            .exclude(index__in=seen)
+            .order_by("index")
+            .values_list("index", "retry_round")
+        )
+        if not todo:
+            break
+        for index, retry_round in todo:
+            seen.add(index)
+            if retry_round:
+                time.sleep(deferred_retry_delay())  # give the concurrent change time to commit
+            billing_chunks_renew(run_id=run_id)
+            try:
+                billing_run_chunk(run_id=run_id, index=index)
+            except Exception as exc:  # the chunk's own transaction rolled back; the run goes on
+                if is_transient(exc):
+                    raise
+                billing_chunk_fail(run_id=run_id, index=index, error=f"{exc.__class__.__name__}: {exc}")
+    run = billing_run_close(run_id=run_id) or BillingRun.objects.get(pk=run_id)
     log.info(
         "billing_run.executed",
         run_id=run_id,

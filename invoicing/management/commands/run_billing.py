@@ -1,4 +1,7 @@
-"""``python manage.py run_billing --as-of T``: run a whole billing run in this process and report it."""
+"""``python manage.py run_billing --as-of T``: run a whole billing run in this process and report it.
+
+It needs the database only: no broker, no cache (it works while Redis is down).
+"""
 
 from __future__ import annotations
 
@@ -29,11 +32,17 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Billing run #{run.pk} as of {run.as_of.isoformat()}: {run.status}; "
             f"{run.subscriptions_billed} of {run.subscriptions_due} subscriptions billed, "
-            f"{run.invoices_created} invoices created, {run.failures_count} failures, {run.duration_seconds}s"
+            f"{run.invoices_created} invoices created, {run.failures_count} failures, "
+            f"{run.deferred} deferred, {run.duration_seconds}s"
         )
+        if run.reason:
+            self.stderr.write(f"  {run.reason}")
         for failure in run.failures.all()[:20]:
-            self.stderr.write(f"  subscription {failure.subscription_id}: {failure.error}")
-        if run.failures_count:
-            raise CommandError(
-                f"{run.failures_count} subscriptions failed; see the billing run in the admin."
+            what = (
+                f"invoice {failure.invoice_id}"
+                if failure.invoice_id
+                else f"subscription {failure.subscription_id}"
             )
+            self.stderr.write(f"  {what}: {failure.error}")
+        if run.status != run.Status.COMPLETED:
+            raise CommandError(f"Billing run #{run.pk} {run.status}; see the billing run in the admin.")
