@@ -382,12 +382,12 @@ def test_run_billing_needs_no_redis() -> None:
 
 
 @pytest.mark.django_db
-def test_a_subscription_whose_writes_fail_is_a_failure_and_the_rest_of_the_chunk_is_billed(
+def test_a_subscription_that_cannot_be_billed_is_a_failure_and_the_rest_of_the_chunk_is_billed(
     small_chunks: Any,
 ) -> None:
     small_chunks.RATECARD_BILLING_CHUNK_SIZE = 500
     make_subscriptions(2)
-    # 10^11 seats at 1,000,000.00: an amount beyond what an invoice line holds (the database refuses it)
+    # 10^11 seats at 1,000,000.00: an amount beyond what an invoice line holds (refused before any write)
     plan_create(
         draft=PlanDraft(
             code="giant",
@@ -410,7 +410,7 @@ def test_a_subscription_whose_writes_fail_is_a_failure_and_the_rest_of_the_chunk
     )
     failure = BillingRunFailure.objects.get(run=run)
     assert failure.subscription_id == huge.pk
-    assert failure.error.startswith("DataError")
+    assert failure.error.startswith("ValidationFailed") and "larger than an invoice can hold" in failure.error
     # the others are billed in full; the failed one is untouched and due again
     assert Invoice.objects.filter(billing_date=AS_OF).count() == 2
     assert set(Invoice.objects.filter(billing_date=AS_OF).values_list("total", flat=True)) == {
