@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "invoicing",
+    "reporting",
 ]
 
 MIDDLEWARE = [
