@@ -37,6 +37,7 @@ class AgingRow:
     name: str
     buckets: dict[str, Decimal]
     invoice_ids: list[int] = field(default_factory=list)
+    bucket_invoice_ids: dict[str, list[int]] = field(default_factory=dict)  # the drill-down per bucket
 
     @property
     def total(self) -> Decimal:
@@ -95,6 +96,7 @@ def ar_aging_report(*, currency: str, as_of: datetime) -> AgingReport:
     totals = dict.fromkeys(BUCKETS, zero)
     per_customer: dict[int, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(BUCKETS, zero))
     invoices: dict[int, list[int]] = defaultdict(list)
+    in_bucket: dict[int, dict[str, list[int]]] = defaultdict(lambda: {b: [] for b in BUCKETS})
     for invoice_id, customer_id, amount_due, due_at, issued_at in rows:
         amount_due = round_amount(amount_due, currency)
         days = (as_of - (due_at or issued_at or as_of)).days
@@ -102,6 +104,7 @@ def ar_aging_report(*, currency: str, as_of: datetime) -> AgingReport:
         totals[bucket] += amount_due
         per_customer[customer_id][bucket] += amount_due
         invoices[customer_id].append(invoice_id)
+        in_bucket[customer_id][bucket].append(invoice_id)
     names = {
         c.pk: c for c in Customer.objects.filter(pk__in=list(per_customer)).only("id", "external_id", "name")
     }
@@ -112,6 +115,7 @@ def ar_aging_report(*, currency: str, as_of: datetime) -> AgingReport:
             name=names[cid].name,
             buckets=per_customer[cid],
             invoice_ids=invoices[cid],
+            bucket_invoice_ids=in_bucket[cid],
         )
         for cid in per_customer
     ]

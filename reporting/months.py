@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,11 @@ class Month:
     def previous(self) -> Month:
         return Month(self.year - (self.month == 1), (self.month - 2) % 12 + 1)
 
+    @property
+    def label(self) -> str:
+        """How people read it: ``Apr 2026``."""
+        return f"{calendar.month_abbr[self.month]} {self.year}"
+
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 
@@ -46,6 +52,14 @@ def parse_month(text: str, *, field: str) -> Month:
     if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1970:
         raise ValidationFailed(f"{field} must be a month written YYYY-MM, e.g. 2026-04.", field=field)
     return Month(int(match.group(1)), int(match.group(2)))
+
+
+def months_ending(last: Month, count: int = 12) -> list[Month]:
+    """The ``count`` months up to and including ``last`` (a report's default window)."""
+    months = [last]
+    while len(months) < count:
+        months.insert(0, months[0].previous())
+    return months
 
 
 def month_range(first: Month, last: Month) -> list[Month]:

@@ -80,10 +80,36 @@ def _state_at(changes: list[SubscriptionChange], moment: datetime) -> _State | N
     return _State(version, quantity)
 
 
+def _period_value(state: _State, version_prices: list[Price], currency: str) -> Decimal:
+    """The licensed fees of one period of a plan version at a seat count, before any coupon."""
+    return sum(
+        (
+            rate_price(
+                spec=price_spec(price),
+                quantity=licensed_quantity(price, state.quantity),
+                currency=currency,
+                description="",
+                kind="subscription",
+            ).amount
+            for price in version_prices
+            if is_licensed(price)
+        ),
+        round_amount(Decimal(0), currency),
+    )
+
+
 def subscription_mrr(
-    sub: Subscription, changes: list[SubscriptionChange], prices: dict[int, list[Price]], moment: datetime
+    sub: Subscription,
+    changes: list[SubscriptionChange],
+    prices: dict[int, list[Price]],
+    moment: datetime,
+    rated: dict[tuple[_State, str, int | None], Decimal] | None = None,
 ) -> Decimal:
-    """The subscription's MRR in the last instant before ``moment`` (0 when not paying then)."""
+    """The subscription's MRR in the last instant before ``moment`` (0 when not paying then).
+
+    ``rated`` remembers the monthly value of each (plan version, seats, coupon in force) across calls: a
+    report values the same few states for thousands of subscriptions and months.
+    """
     zero = round_amount(Decimal(0), sub.currency)
     ended_at = sub.ended_at or (sub.canceled_at if sub.status == SubscriptionStatus.CANCELED else None)
     if sub.started_at >= moment or (ended_at is not None and ended_at < moment):
@@ -100,32 +126,30 @@ def subscription_mrr(
     months = _months_per_period(version.interval, version.interval_count)
     if not months:
         return zero  # daily and weekly plans do not occur in the catalog; they would need their own rule
-    period_value = sum(
-        (
-            rate_price(
-                spec=price_spec(price),
-                quantity=licensed_quantity(price, state.quantity),
-                currency=sub.currency,
-                description="",
-                kind="subscription",
-            ).amount
-            for price in version_prices
-            if is_licensed(price)
-        ),
-        zero,
-    )
     coupon = sub.coupon
-    if coupon is not None and coupon.duration != CouponDuration.ONCE and period_value > 0:
-        redeemed = sub.coupon_redeemed_at or sub.started_at
-        lasts = coupon.duration == CouponDuration.FOREVER or moment <= add_interval(
-            redeemed, Interval.MONTH, coupon.duration_in_months or 0
+    applies = (
+        coupon is not None
+        and coupon.duration != CouponDuration.ONCE
+        and (
+            coupon.duration == CouponDuration.FOREVER
+            or moment
+            <= add_interval(
+                sub.coupon_redeemed_at or sub.started_at, Interval.MONTH, coupon.duration_in_months or 0
+            )
         )
-        if lasts:
+    )
+    rated = {} if rated is None else rated
+    key = (state, sub.currency, coupon.pk if coupon is not None and applies else None)
+    monthly = rated.get(key)
+    if monthly is None:
+        period_value = _period_value(state, version_prices, sub.currency)
+        if coupon is not None and applies and period_value > 0:
             period_value += discount_amount(
                 coupon=coupon_spec(coupon), eligible=period_value, currency=sub.currency
             )
-    # yearly / 12, quarterly / 3: the monthly value rounded once (the money rule)
-    return round_amount(prorate(period_value, Fraction(1, months)), sub.currency)
+        # yearly / 12, quarterly / 3: the monthly value rounded once (the money rule)
+        monthly = rated[key] = round_amount(prorate(period_value, Fraction(1, months)), sub.currency)
+    return monthly
 
 
 def _load(
@@ -158,10 +182,12 @@ def customer_mrr_at(
     changes: dict[int, list[SubscriptionChange]],
     prices: dict[int, list[Price]],
     moment: datetime,
+    rated: dict[tuple[_State, str, int | None], Decimal] | None = None,
 ) -> dict[int, Decimal]:
     out: dict[int, Decimal] = defaultdict(Decimal)
+    rated = {} if rated is None else rated
     for sub in subs:
-        value = subscription_mrr(sub, changes.get(sub.pk, []), prices, moment)
+        value = subscription_mrr(sub, changes.get(sub.pk, []), prices, moment, rated)
         if value:
             out[sub.customer_id] += value
     return dict(out)
@@ -171,18 +197,19 @@ def mrr_report(*, currency: str, months: list[Month]) -> list[MrrMonth]:
     """MRR at the end of each month with the movements from the month before."""
     first = months[0]
     subs, changes, prices = _load(currency, months[-1].end)
+    rated: dict[tuple[_State, str, int | None], Decimal] = {}
     # every customer that ever paid before the first month: a return is a reactivation, not new
     paid_before: set[int] = set()
     history = first.previous()
     probe = Month.of(min((s.started_at for s in subs), default=first.start))
     while probe <= history:
-        paid_before |= set(customer_mrr_at(subs, changes, prices, probe.end))
+        paid_before |= set(customer_mrr_at(subs, changes, prices, probe.end, rated))
         probe = probe.next()
-    previous = customer_mrr_at(subs, changes, prices, first.start)
+    previous = customer_mrr_at(subs, changes, prices, first.start, rated)
     out: list[MrrMonth] = []
     zero = round_amount(Decimal(0), currency)
     for month in months:
-        current = customer_mrr_at(subs, changes, prices, month.end)
+        current = customer_mrr_at(subs, changes, prices, month.end, rated)
         sums = dict.fromkeys(MOVEMENTS, zero)
         movers: dict[int, tuple[str, Decimal]] = {}
         for customer in sorted(set(previous) | set(current)):

@@ -13,6 +13,7 @@ reduces, which is what "net of discounts" means month by month.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,8 +65,9 @@ def revenue_report(*, currency: str, months: list[Month]) -> list[RevenueMonth]:
     )
     invoiced: dict[Month, Decimal] = defaultdict(Decimal)
     invoices: dict[Month, set[int]] = defaultdict(set)
-    recognized: dict[Month, Decimal] = defaultdict(Decimal)
-    deferred: dict[Month, Decimal] = defaultdict(Decimal)
+    recognized = [zero] * len(months)
+    deferred_diff = [zero] * (len(months) + 1)  # amounts deferred over a run of months, as differences
+    deferred = [zero] * len(months)
     bounds = [m.end for m in months]
     before_first = months[0].start
     for invoice_id, amount, start, end, issued_at in rows.iterator(chunk_size=5000):
@@ -75,20 +77,34 @@ def revenue_report(*, currency: str, months: list[Month]) -> list[RevenueMonth]:
         invoices[issued].add(invoice_id)
         if start is None or end is None or end <= start:
             start = end = issued_at  # no service period: all of it on the issue day
+        # Month ends at or before the start recognize nothing yet, those at or after the end all of it;
+        # only the ends inside the period need the (cumulative, rounded) share. Most lines have none.
+        nothing_until = bisect_right(bounds, start)
+        all_from = max(bisect_left(bounds, end), nothing_until)  # an instant at a month end: the next month
+        deferred_from = bisect_right(bounds, issued_at)  # deferred counts from the month it was issued
         done = recognized_through(amount, start, end, before_first, currency)
-        for month, bound in zip(months, bounds, strict=True):
-            through = recognized_through(amount, start, end, bound, currency)
-            recognized[month] += through - done
+        for i in range(nothing_until, min(all_from, len(months))):
+            through = recognized_through(amount, start, end, bounds[i], currency)
+            recognized[i] += through - done
             done = through
-            if issued_at < bound:
-                deferred[month] += amount - through
+            if i >= deferred_from:
+                deferred[i] += amount - through
+        if all_from < len(months):
+            recognized[all_from] += amount - done
+        if deferred_from < nothing_until:  # issued before its period: all of it deferred till it starts
+            deferred_diff[deferred_from] += amount
+            deferred_diff[min(nothing_until, len(months))] -= amount
+    running = zero
+    for i in range(len(months)):
+        running += deferred_diff[i]
+        deferred[i] += running
     return [
         RevenueMonth(
             month=m,
             invoiced=invoiced.get(m, zero) + zero,
-            recognized=recognized.get(m, zero) + zero,
-            deferred=deferred.get(m, zero) + zero,
+            recognized=recognized[i] + zero,
+            deferred=deferred[i] + zero,
             invoice_ids=invoices.get(m, set()),
         )
-        for m in months
+        for i, m in enumerate(months)
     ]

@@ -22,7 +22,7 @@ from config.api.fields import format_amount
 from config.errors import FieldError, ValidationFailed
 from reporting.aging import BUCKETS, ar_aging_report
 from reporting.currencies import report_currency
-from reporting.months import Month, month_range, parse_month
+from reporting.months import Month, month_range, months_ending, parse_month
 from reporting.mrr import MOVEMENTS, mrr_report
 from reporting.revenue import revenue_report
 from reporting.usage_revenue import usage_revenue_by_month
@@ -63,12 +63,8 @@ def months_param(request: Request) -> list[Month]:
         else Month.of(datetime.now(UTC))
     )
     if request.query_params.get("from"):
-        first = parse_month(request.query_params["from"], field="from")
-    else:
-        first = last
-        for _ in range(11):
-            first = first.previous()
-    return month_range(first, last)
+        return month_range(parse_month(request.query_params["from"], field="from"), last)
+    return months_ending(last)
 
 
 def wants_csv(request: Request) -> bool:
