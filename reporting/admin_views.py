@@ -193,6 +193,7 @@ def mrr_page(request: HttpRequest) -> HttpResponse:
         )
     totals = [format_money(sum((getattr(r, k) for r in rows), zero), currency) for k in kinds]
     first, last = months[0], months[-1]
+    mrr_before = mrr_report(currency=currency, months=[first.previous()])[0].mrr
     return page(
         request,
         "admin/reporting/mrr.html",
@@ -204,7 +205,8 @@ def mrr_page(request: HttpRequest) -> HttpResponse:
         headers=[MOVEMENT_LABELS[k] for k in kinds],
         table=table,
         totals=totals,
-        mrr_start=format_money(mrr_report(currency=currency, months=[first.previous()])[0].mrr, currency),
+        mrr_start=format_money(mrr_before, currency),
+        net_total=format_money(rows[-1].mrr - mrr_before, currency),  # the movements add up to it exactly
         mrr_end=format_money(rows[-1].mrr, currency),
         period=f"{first.label} – {last.label}",
         csv_url=api_csv_url("mrr", **{"from": str(first), "to": str(last), "currency": currency}),
