@@ -11,8 +11,10 @@ TEST_REDIS_URL    ?= redis://127.0.0.1:6379/0
 
 # Debian packages the app uses: HarfBuzz's subsetter makes WeasyPrint's invoice PDFs 2x faster.
 SYSTEM_PACKAGES ?= libharfbuzz-subset0
+# The browser tests (tests/e2e) drive Debian's chromium through Playwright (never Playwright's download).
+BROWSER_PACKAGES ?= chromium
 
-.PHONY: install system-deps demo test lint typecheck services pytest clean
+.PHONY: install system-deps browser-deps demo test lint typecheck services pytest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,15 @@ system-deps:
 	  else echo "note: missing Debian packages$$missing (PDFs render slower without them)"; fi; \
 	fi
 
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(BROWSER_PACKAGES) for the browser tests"; \
+	    (apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $(BROWSER_PACKAGES) >/dev/null)) \
+	      || { echo "ERROR: could not install $(BROWSER_PACKAGES) (needed by tests/e2e)" >&2; exit 1; }; \
+	  else echo "ERROR: /usr/bin/chromium is missing; install Debian's chromium (apt-get install -y chromium) for tests/e2e" >&2; exit 1; fi; \
+	}
+
 demo: install
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py migrate --noinput
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py seed_demo --port $(PORT)
@@ -52,7 +63,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
-pytest: install services
+pytest: install browser-deps services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test: install lint typecheck pytest

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group, Permission
 
-APPS = ("accounts", "billing", "invoicing")
+APPS = ("accounts", "billing", "invoicing", "reporting")
 
 FINANCE = "finance"
 SALES = "sales"

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "invoicing",
+    "reporting",
 ]
 
 MIDDLEWARE = [

@@ -65,3 +65,12 @@ urlpatterns += [
     ),
     route(r"customers/(?P<external_id>[^/]+)/usage", usage_views.CustomerUsage, "customer-usage"),
 ]
+
+# Finance reports (API.md, Reports).
+from reporting.api import views as report_views  # noqa: E402
+
+urlpatterns += [
+    route("reports/mrr", report_views.MrrReport, "report-mrr"),
+    route("reports/revenue", report_views.RevenueReport, "report-revenue"),
+    route("reports/ar-aging", report_views.ArAgingReport, "report-ar-aging"),
+]

@@ -50,6 +50,9 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("event-ingest", "POST", "/api/v1/events", "EVENTS", 202),  # type: ignore[list-item]
     ("event-ingest", "POST", "/api/v1/events?backfill=true", "EVENTS", 403),  # type: ignore[list-item]
     ("event-void", "POST", "/api/v1/events/void", {"events": [{"customer": "acme", "event_id": "e1"}]}, 403),
+    ("report-mrr", "GET", "/api/v1/reports/mrr", None, 403),
+    ("report-revenue", "GET", "/api/v1/reports/revenue", None, 403),
+    ("report-ar-aging", "GET", "/api/v1/reports/ar-aging", None, 403),
     ("subscription-list", "GET", "/api/v1/subscriptions?customer=acme", None, 200),
     ("subscription-list", "POST", "/api/v1/subscriptions", {"customer": "newco", "plan": "pro", "start": "2026-04-01T00:00:00Z"}, 201),
     ("subscription-detail", "GET", "/api/v1/subscriptions/{sub}", None, 200),
