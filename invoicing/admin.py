@@ -24,7 +24,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -37,9 +37,6 @@ from billing.display import EMPTY, format_money, format_quantity
 from config.errors import RatecardError
 from invoicing.api.serializers import is_past_due
 from invoicing.models import (
-    BillingRun,
-    BillingRunChunk,
-    BillingRunFailure,
     CreditNote,
     FinalizedInvoiceError,
     Invoice,
@@ -721,179 +718,6 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_money(obj.amount, obj.currency)
 
 
-# --- billing runs -----------------------------------------------------------------------------------
-
-
-class BillingRunFailureInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = BillingRunFailure
-    extra = 0
-    can_delete = False
-    fields = ("subscription", "customer", "invoice", "error", "created_at")
-    readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[BillingRunFailure]:
-        return super().get_queryset(request).select_related("subscription", "customer", "invoice")
-
-
-class BillingRunChunkInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """The run's chunks that are not simply done: what is in flight, and what gave up and why."""
-
-    model = BillingRunChunk
-    extra = 0
-    can_delete = False
-    verbose_name_plural = "chunks not done"
-    fields = ("index", "status", "attempts", "lease_expires_at", "worker", "last_error", "retry_round")
-    readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[BillingRunChunk]:
-        return super().get_queryset(request).exclude(status=BillingRunChunk.Status.DONE)
-
-
-def run_drafts(run: BillingRun) -> QuerySet[Invoice]:
-    """The run's draft invoices: created by it, or holding a period it billed."""
-    return (
-        Invoice.objects.filter(status=InvoiceStatus.DRAFT)
-        .filter(Q(billing_run=run) | Q(billed_periods__billing_run=run))
-        .distinct()
-        .order_by("pk")
-    )
-
-
-@admin.register(BillingRun)
-class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Billing runs (created by the billing pipeline): counts, failures, and finalizing their drafts."""
-
-    list_display = (
-        "__str__",
-        "as_of",
-        "status",
-        "subscriptions_due",
-        "subscriptions_billed",
-        "invoices_created",
-        "draft_count",
-        "failures_count",
-        "deferred",
-        "duration_seconds",
-    )
-    list_filter = ("status",)
-    date_hierarchy = "as_of"
-    inlines = (BillingRunFailureInline, BillingRunChunkInline)
-    actions = ("finalize_run_drafts",)
-    fields = (
-        "as_of",
-        "status",
-        "reason",
-        "subscriptions_due",
-        "subscriptions_billed",
-        "invoices_created",
-        "invoices_link",
-        "failures_count",
-        "deferred",
-        "chunks_total",
-        "chunks_done",
-        "started_at",
-        "finished_at",
-        "duration_seconds",
-        "created_by",
-        "created_at",
-    )
-    readonly_fields = fields
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[BillingRun]:
-        return (  # type: ignore[no-any-return]
-            super()
-            .get_queryset(request)
-            .select_related("created_by")
-            .annotate(drafts=Count("invoices", filter=Q(invoices__status=InvoiceStatus.DRAFT), distinct=True))
-        )
-
-    def has_finalize_permission(self, request: HttpRequest, obj: BillingRun | None = None) -> bool:
-        return bool(request.user.has_perm(FINALIZE_PERM))
-
-    @admin.display(description="drafts", ordering="drafts")
-    def draft_count(self, obj: BillingRun) -> int:
-        return int(getattr(obj, "drafts", 0) or 0)
-
-    @admin.display(description="invoices")
-    def invoices_link(self, obj: BillingRun) -> str:
-        url = reverse("admin:invoicing_invoice_changelist") + f"?billing_run__id__exact={obj.pk}"
-        return format_html('<a href="{}">Invoices of this run</a> ({} draft)', url, self.draft_count(obj))
-
-    def get_urls(self) -> list[URLPattern]:
-        wrap = self.admin_site.admin_view
-        own = [
-            path(
-                "<path:object_id>/finalize-drafts/",
-                wrap(self.finalize_drafts_view),
-                name="invoicing_billingrun_finalize_drafts",
-            ),
-        ]
-        return own + super().get_urls()
-
-    def change_view(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        form_url: str = "",
-        extra_context: dict[str, Any] | None = None,
-    ) -> HttpResponse:
-        tools = []
-        if self.has_finalize_permission(request):
-            tools.append(
-                {
-                    "url": reverse("admin:invoicing_billingrun_finalize_drafts", args=(object_id,)),
-                    "label": "Finalize all drafts of this run",
-                }
-            )
-        return super().change_view(
-            request, object_id, form_url, {**(extra_context or {}), "run_tools": tools}
-        )
-
-    def _finalize_runs(
-        self, request: HttpRequest, runs: list[BillingRun], *, action: str | None
-    ) -> TemplateResponse | None:
-        drafts = {run.pk: list(run_drafts(run).select_related("customer")) for run in runs}
-        if request.POST.get("post") == "yes":
-            for run in runs:
-                run_per_row(
-                    request,
-                    self,
-                    drafts[run.pk],
-                    lambda inv: invoice_finalize(invoice_id=inv.pk, user=request.user),
-                    done=f"{run}: finalized {{count}} invoice(s).",
-                )
-                if not drafts[run.pk]:
-                    self.message_user(request, f"{run}: no drafts to finalize.", messages.INFO)
-            return None
-        rows = [(str(inv), f"{run} · " + invoice_row(inv)[1]) for run in runs for inv in drafts[run.pk]]
-        return confirmation_page(
-            request,
-            self,
-            title="Finalize the drafts of billing runs",
-            question=f"Finalize these {len(rows)} draft invoice(s)? Each gets its number and PDF and can no "
-            "longer change.",
-            rows=rows,
-            confirm_label="Yes, finalize them",
-            action=action,
-            selected=[run.pk for run in runs],
-            warning="" if rows else "There is no draft to finalize.",
-        )
-
-    @admin.action(description="Finalize all drafts of the selected runs", permissions=["finalize"])
-    def finalize_run_drafts(
-        self, request: HttpRequest, queryset: QuerySet[BillingRun]
-    ) -> TemplateResponse | None:
-        return self._finalize_runs(request, list(queryset.order_by("pk")), action="finalize_run_drafts")
-
-    def finalize_drafts_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
-        if not self.has_finalize_permission(request):
-            raise PermissionDenied
-        run = get_object_or_404(BillingRun, pk=object_id)
-        response = self._finalize_runs(request, [run], action=None)
-        if response is None:
-            return HttpResponseRedirect(admin_url(run))
-        return response
-
-
-# the e-mail outbox's screen, in its own module (it uses the helpers above)
-from invoicing import admin_outbox  # noqa: E402, F401
+# billing runs (start one, watch it, see what it billed, finalize its drafts) and the e-mail outbox have
+# their own modules (they use the helpers above)
+from invoicing import admin_outbox, admin_runs  # noqa: E402, F401

@@ -14,10 +14,12 @@ from typing import Any
 
 import structlog
 from celery import Task, shared_task
+from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from config.transient import TRANSIENT_ERRORS
+from invoicing.models import BillingRun
 from invoicing.services import billing_chunks, billing_runs
 
 log = structlog.get_logger(__name__)
@@ -42,6 +44,21 @@ def billing_run_enqueue(run_id: int) -> bool:
         log.warning("billing_run.not_queued", run_id=run_id, error=f"{exc.__class__.__name__}: {exc}")
         return False
     return True
+
+
+def billing_run_launch(*, as_of: datetime, user: Any = None) -> BillingRun:
+    """Create a run and start it, the one way the API and the admin both use.
+
+    Without a broker (eager Celery, the demo) the run has finished when this returns; with a worker the
+    run is queued after commit (the committed run row is the outbox: if the broker is down the sweep
+    queues it later). Raises the service's ``ValidationFailed`` for an ``as_of`` out of bounds.
+    """
+    run = billing_runs.billing_run_create(as_of=as_of, user=user)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return billing_runs.billing_run_execute(run_id=run.pk)
+    run_id = run.pk
+    transaction.on_commit(lambda: billing_run_enqueue(run_id))
+    return run
 
 
 @shared_task(**RECOVERING)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
 from django.db.models import Count
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
@@ -17,7 +15,7 @@ from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
 from config.errors import NotFound
 from invoicing.models import BillingRun, BillingRunChunk
-from invoicing.services.billing_runs import billing_run_create, billing_run_execute
+from invoicing.tasks import billing_run_launch
 
 
 class BillingRunInSerializer(serializers.Serializer):
@@ -85,15 +83,8 @@ class BillingRunCreate(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         reject_unknown_fields(request, {"as_of"})
         data = validated(BillingRunInSerializer, request).validated_data
-        run = billing_run_create(as_of=data["as_of"], user=request.user)
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            # no broker (the demo): the run has finished when the 202 returns, as API.md says
-            run = billing_run_execute(run_id=run.pk)
-        else:
-            from invoicing.tasks import billing_run_enqueue
-
-            # the committed run row is the outbox: if the broker is down the sweep queues it later
-            transaction.on_commit(lambda: billing_run_enqueue(run.pk))
+        # eager (no broker, the demo): finished when the 202 returns, as API.md says; else queued
+        run = billing_run_launch(as_of=data["as_of"], user=request.user)
         return Response(run_body(run), status=status.HTTP_202_ACCEPTED)
 
 

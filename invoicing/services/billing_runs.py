@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from billing.models import Subscription
@@ -399,3 +399,16 @@ def billing_run_execute(*, run_id: int) -> BillingRun:
         db=connection.vendor,
     )
     return run
+
+
+def billing_run_billed(*, run_id: int) -> list[dict[str, Any]]:
+    """What a run billed: the invoices it created, their count and the sum of their totals per currency."""
+    rows = (
+        Invoice.objects.filter(billing_run_id=run_id)
+        .values("currency")
+        .annotate(count=Count("id"), amount=Sum("total"))
+        .order_by("currency")
+    )
+    return [
+        {"currency": r["currency"], "count": r["count"], "amount": r["amount"] or Decimal(0)} for r in rows
+    ]
