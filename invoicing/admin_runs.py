@@ -118,6 +118,15 @@ def launch_or_error(request: HttpRequest, as_of: datetime) -> BillingRun | str:
         return str(getattr(exc, "message", exc))
 
 
+def launched(run: BillingRun) -> str:
+    """What finance is told after starting a run: done already (no worker), or on its way."""
+    if run.status in (BillingRun.Status.PENDING, BillingRun.Status.RUNNING):
+        return f"{run} is queued; this page refreshes while it runs."
+    return (
+        f"{run} has finished: {run.get_status_display().lower()}, {run.invoices_created} invoice(s) created."
+    )
+
+
 @admin.register(BillingRun)
 class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Billing runs (created by the billing pipeline): counts, failures, and finalizing their drafts."""
@@ -182,9 +191,13 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             counts.get(BillingRunChunk.Status.DONE, 0),
             counts.get(BillingRunChunk.Status.FAILED, 0),
         )
-        text = f"{done} of {sum(counts.values())} chunk(s) done"
-        if failed:
-            text += f", {failed} failed"
+        total = sum(counts.values())
+        if obj.status == BillingRun.Status.PENDING:
+            text = "Queued: waiting for a worker to start it"
+        elif not total and obj.status != BillingRun.Status.RUNNING:
+            text = "Nothing was due at this instant"
+        else:
+            text = f"{done} of {total} chunk(s) done" + (f", {failed} failed" if failed else "")
         return f"{text} · {obj.get_status_display()}"
 
     @admin.display(description="billed")
@@ -271,7 +284,7 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             outcome = launch_or_error(request, form.as_of_value())
             if isinstance(outcome, BillingRun):
-                self.message_user(request, f"{outcome} started.", messages.SUCCESS)
+                self.message_user(request, launched(outcome), messages.SUCCESS)
                 return HttpResponseRedirect(admin_url(outcome))
             form.add_error(None, outcome)
         opts = self.model._meta
@@ -296,7 +309,7 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             if isinstance(outcome, str):
                 self.message_user(request, outcome, messages.ERROR)
                 return HttpResponseRedirect(admin_url(run))
-            self.message_user(request, f"{outcome} started to retry {run}.", messages.SUCCESS)
+            self.message_user(request, f"Retrying {run}: {launched(outcome)}", messages.SUCCESS)
             return HttpResponseRedirect(admin_url(outcome))
         return confirmation_page(
             request,

@@ -65,6 +65,7 @@ def test_finance_starts_a_run_as_of_now_and_sees_what_it_billed(
     assert "2 invoice(s)</a>: EUR 100.00" in html
     assert f"?billing_run__id__exact={run.pk}&amp;currency__exact=EUR" in html
     assert "1 of 1 chunk(s) done · Completed" in html
+    assert "has finished: completed, 2 invoice(s) created." in html  # the message after the redirect
     assert 'http-equiv="refresh"' not in html  # a closed run does not reload itself
     assert "Retry failed" not in html  # nothing failed
     # the link lists exactly the run's invoices in that currency
@@ -114,7 +115,7 @@ def test_with_a_worker_the_run_is_queued_after_commit_and_its_page_refreshes(
     html = run_page(finance, run)
     assert '<meta http-equiv="refresh" content="3">' in html
     assert "this page refreshes every 3 seconds" in html
-    assert "0 of 0 chunk(s) done · Pending" in html
+    assert "Queued: waiting for a worker to start it · Pending" in html
     assert "Nothing: no invoice was created by this run." in html
 
 
