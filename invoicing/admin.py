@@ -5,11 +5,12 @@ changes), so the invoice page is read-only for everyone, superusers included; wh
 are the services, called by actions that ask for confirmation first and report each row's outcome:
 
 - finance (``invoicing.finalize_invoice``): finalize drafts, void, mark uncollectible, create a credit
-  note (a small form; the service's error is shown on the form), finalize all drafts of a billing run;
+  note (a small form; the service's error is shown on the form);
 - support (``invoicing.resend_invoice``): resend the PDF to the customer; everyone with the view
   permission downloads the PDF.
 
-Credit notes, payments and billing runs are read-only here (their rows come from the services).
+Credit notes and payments are read-only here (their rows come from the services); billing runs
+(start, watch, retry, finalize their drafts) are in admin_runs.py.
 """
 
 from __future__ import annotations
