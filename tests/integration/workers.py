@@ -94,11 +94,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def real_clock_env() -> dict[str, str]:
+    """This environment without libfaketime: a service we start (Redis) keeps the real clock, as the
+    shared PostgreSQL and Redis do when the suite runs under ``faketime`` to prove it is date-proof."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+
+
 def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
     """A private redis-server without persistence: stopping it loses every queued message."""
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
     server = subprocess.Popen(
         [*command, "--save", "", "--appendonly", "no"],
+        env=real_clock_env(),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
