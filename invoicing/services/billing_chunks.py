@@ -63,8 +63,11 @@ def billing_chunk_claim(*, run_id: int, index: int) -> bool:
     now = timezone.now()
     with transaction.atomic():
         chunk = (
-            BillingRunChunk.objects.select_for_update(skip_locked=True)
+            # of self and no ordering: the model's ordering joins the run, and locking (skipping!) the run
+            # row, which every chunk's billing transaction updates, would drop this chunk unbilled
+            BillingRunChunk.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(run_id=run_id, index=index, status__in=OPEN)
+            .order_by("pk")
             .first()
         )
         if chunk is None:
@@ -221,8 +224,9 @@ def billing_chunk_fail(*, run_id: int, index: int, error: str) -> bool:
     """Give a chunk up (its retries are spent, or it hit a non-transient error); False if already closed."""
     with transaction.atomic():
         chunk = (
-            BillingRunChunk.objects.select_for_update()
+            BillingRunChunk.objects.select_for_update(of=("self",))
             .filter(run_id=run_id, index=index, status__in=OPEN)
+            .order_by("pk")
             .first()
         )
         if chunk is None:

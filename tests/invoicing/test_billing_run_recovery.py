@@ -262,10 +262,12 @@ def bill_chunk_service(run: BillingRun, index: int) -> dict[str, Any]:
 
 
 class locked_elsewhere:
-    """Hold a subscription's row lock in another connection, as a concurrent change would."""
+    """Hold a row lock in another connection: a subscription's, as a concurrent change would (or any
+    model's row, e.g. the run's, as another chunk's billing transaction does)."""
 
-    def __init__(self, sub_id: int) -> None:
+    def __init__(self, sub_id: int, model: Any = Subscription) -> None:
         self.sub_id = sub_id
+        self.model = model
         self.locked, self.release = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._hold)
 
@@ -274,7 +276,7 @@ class locked_elsewhere:
 
         try:
             with transaction.atomic():
-                Subscription.objects.select_for_update().get(pk=self.sub_id)
+                self.model.objects.select_for_update().get(pk=self.sub_id)
                 self.locked.set()
                 self.release.wait(60)
         finally:
@@ -417,3 +419,20 @@ def test_a_subscription_that_cannot_be_billed_is_a_failure_and_the_rest_of_the_c
         Decimal("36.00")
     }
     assert Subscription.objects.get(pk=huge.pk).current_period_end == AS_OF
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_is_taken_while_another_chunk_of_its_run_holds_the_run_row(small_chunks: Any) -> None:
+    """Each chunk's billing transaction updates (locks) the run row; taking the next chunk meanwhile must
+    not skip it: a skipped claim once acknowledged the message and left the chunk unbilled."""
+    make_subscriptions(4)
+    run = billing_run_create(as_of=AS_OF)
+    billing_run_start(run_id=run.pk)
+    with locked_elsewhere(run.pk, model=BillingRun):
+        assert billing_chunks.billing_chunk_claim(run_id=run.pk, index=1)
+    assert chunk(run, 1).status == "running"
+    for index in (0, 1):
+        bill_chunk.apply((run.pk, index))
+    assert BillingRun.objects.get(pk=run.pk).status == Status.COMPLETED
+    assert_billed_exactly_once(4)
