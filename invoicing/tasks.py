@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from config.transient import TRANSIENT_ERRORS
 from invoicing.models import BillingRun
-from invoicing.services import billing_chunks, billing_runs
+from invoicing.services import billing_chunks, billing_runs, billing_sweep
 
 log = structlog.get_logger(__name__)
 
@@ -115,7 +115,7 @@ def bill_chunk(run_id: int, chunk_index: int, *_legacy: Any) -> dict[str, Any] |
 @shared_task(**{**RECOVERING, "max_retries": 2})
 def billing_runs_sweep() -> dict[str, Any]:
     """Celery beat, every minute: queue again what was lost, close runs that are done (services docs)."""
-    found = billing_runs.billing_runs_sweep()
+    found = billing_sweep.billing_runs_sweep()
     for run_id in found.runs_to_start:
         run_billing.delay(run_id)
     for run_id, index in found.chunks_to_queue:

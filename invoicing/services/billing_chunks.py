@@ -39,19 +39,20 @@ SUB_RELATED = ("customer", "plan_version", "plan_version__plan", "coupon")
 
 def lease() -> timedelta:
     """How long a taken chunk may run before the sweep hands it to another worker."""
-    return timedelta(seconds=float(getattr(settings, "RATECARD_BILLING_LEASE_SECONDS", 300)))
+    return timedelta(seconds=settings.RATECARD_BILLING_LEASE_SECONDS)
 
 
 def max_attempts() -> int:
-    return int(getattr(settings, "RATECARD_BILLING_CHUNK_MAX_ATTEMPTS", 8))
+    return int(settings.RATECARD_BILLING_CHUNK_MAX_ATTEMPTS)
 
 
 def deferred_retries() -> int:
-    return int(getattr(settings, "RATECARD_BILLING_DEFERRED_RETRIES", 3))
+    return int(settings.RATECARD_BILLING_DEFERRED_RETRIES)
 
 
 def deferred_retry_delay() -> float:
-    return float(getattr(settings, "RATECARD_BILLING_DEFERRED_RETRY_SECONDS", 10))
+    """Seconds (a duration, not money) before subscriptions a concurrent change held are tried again."""
+    return settings.RATECARD_BILLING_DEFERRED_RETRY_SECONDS  # type: ignore[no-any-return]
 
 
 def worker_name() -> str:

@@ -37,8 +37,8 @@ from invoicing.services.billing_runs import (
     billing_run_create,
     billing_run_execute,
     billing_run_start,
-    billing_runs_sweep,
 )
+from invoicing.services.billing_sweep import billing_runs_sweep
 from invoicing.services.lifecycle import subscribe
 from invoicing.tasks import bill_chunk
 from invoicing.tasks import billing_runs_sweep as sweep_task
