@@ -203,9 +203,8 @@ def invoice_context(
     credits = Decimal(invoice.credits_applied)
     amount_paid = Decimal(invoice.amount_paid) if is_draft else Decimal(0)
     amount_due = Decimal(invoice.amount_due) if is_draft else Decimal(invoice.total) - credits
+    # a finalized invoice shows the figures as issued (later payments and credit notes are not on it)
     stamp, stamped_at = ("", None) if is_draft else _stamp(invoice, variant, tz)
-    # figures as issued: credit notes and payments after finalization are not on the document
-    credited = Decimal(invoice.amount_credited) if is_draft else Decimal(0)
     return {
         "invoice": invoice,
         "is_draft": is_draft,
@@ -242,7 +241,6 @@ def invoice_context(
         # credits_applied is signed: > 0 consumed from the balance, < 0 credited to it (a credit invoice)
         "credits_applied": money(-credits, currency) if credits > 0 else "",
         "credited_to_balance": money(-credits, currency) if credits < 0 else "",
-        "amount_credited": money(-credited, currency) if credited else "",
         "amount_paid": money(-amount_paid, currency) if amount_paid else "",
         "amount_due": money(amount_due, currency),
         "nothing_due": amount_due <= 0,
