@@ -18,7 +18,6 @@ from django.db.models import Prefetch, prefetch_related_objects
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from billing.admin.base import admin_change_url, linked
 from billing.display import DASH, EMPTY, format_money, format_quantity, local_datetime, period_text, zone
 from billing.models import (
     ChangeKind,
@@ -30,6 +29,7 @@ from billing.models import (
     SubscriptionChange,
     SubscriptionStatus,
 )
+from config.admin_kit import admin_change_url, linked
 from invoicing.models import BilledPeriod, Invoice, InvoiceLine
 
 # entries at the same instant read in this order: the start, then the trial's end, then changes, then

@@ -17,6 +17,7 @@ import structlog
 from django.conf import settings
 from django.db import transaction
 
+from billing.display import customer_locale, format_money
 from billing.models import Subscription, SubscriptionStatus
 from config.errors import Conflict, ErrorCode
 from invoicing.models import EmailOutbox, Invoice, InvoiceLine, InvoiceStatus
@@ -74,10 +75,13 @@ def _remind(invoice: Invoice, step: int, total_steps: int) -> None:
     if not recipients:
         return
     last = step == total_steps
+    # the amount as the invoice PDF shows it: the one formatter, in the customer's locale
+    country = (invoice.customer_snapshot or {}).get("country") or invoice.customer.country
+    due = format_money(invoice.amount_due, invoice.currency, locale=customer_locale(country))
     subject = f"{'Final notice' if last else 'Reminder'}: invoice {invoice.number} is past due"
     body = (
         f"Hello {invoice.customer.name},\n\n"
-        f"we could not collect payment for invoice {invoice.number} ({invoice.currency} {invoice.amount_due}).\n"
+        f"we could not collect payment for invoice {invoice.number} ({due} due).\n"
         f"Please update your payment details or pay the invoice.\n"
         + ("This is the last reminder before your service is interrupted.\n" if last else "")
         + f"\n{settings.RATECARD_SELLER['name']}\n"

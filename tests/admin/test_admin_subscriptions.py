@@ -39,7 +39,7 @@ ACTION = "cancel_at_period_end"
 
 
 def make_team_plan(code: str = "team") -> PlanVersion:
-    """USD 49.00 a month plus USD 18.00 a seat, both in advance."""
+    """$49.00 a month plus $18.00 a seat, both in advance."""
     return plan_create(
         draft=PlanDraft(
             code=code,
@@ -105,8 +105,8 @@ def test_the_timeline_shows_the_seat_change_and_the_billed_period_with_its_invoi
     invoice_url = reverse("admin:invoicing_invoice_change", args=(invoice.pk,))
     assert f'<a href="{invoice_url}">{invoice_label(invoice)}</a>' in content
     # the invoice's lines for this subscription: kind and amount (15 seats x 18.00 x 16/31 = 139.35)
-    assert "Proration: USD 139.35" in content
-    assert "Proration: USD -92.90" in content
+    assert "Proration: $139.35" in content
+    assert "Proration: -$92.90" in content
 
 
 def test_the_timeline_is_in_time_order_and_labels_drafts(billed: Subscription) -> None:
@@ -159,11 +159,11 @@ def test_the_subscription_page_shows_items_and_pending_lines(client: Client, fin
     sub = subscribe(make_berlin_customer())
     lifecycle.change(subscription_id=sub.pk, at=JAN_16, proration="create_prorations", quantity=Decimal(15))
     content = page(client, finance_user, sub)
-    assert "USD 49.00 per month" in content  # an item's charge
-    assert "USD 18.00 per unit" in content
+    assert "$49.00 per month" in content  # an item's charge
+    assert "$18.00 per unit" in content
     for line in PendingLine.objects.filter(subscription=sub):
         assert line.description in content
-    assert "USD 139.35" in content and "USD -92.90" in content
+    assert "$139.35" in content and "-$92.90" in content
 
 
 # --- read-only for everyone; the action for finance only --------------------------------------------
@@ -372,7 +372,7 @@ def test_pending_lines_are_listed_read_only_with_their_amount_and_currency(
     content = response.content.decode()
     assert "Berliner Bits (cus_berlin)" in content
     assert f"#{sub.pk}" in content
-    assert "USD -92.90" in content and "USD 139.35" in content
+    assert "-$92.90" in content and "$139.35" in content
 
     client = logged_in(client, finance_user)
     assert client.get(change_url(line)).status_code == 200

@@ -24,15 +24,9 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from billing.display import format_money
+from config.admin_kit import ReadOnlyAdminMixin, admin_url, confirmation_page, run_per_row
 from config.errors import RatecardError
-from invoicing.admin import (
-    FINALIZE_PERM,
-    ReadOnlyAdminMixin,
-    admin_url,
-    confirmation_page,
-    invoice_row,
-    run_per_row,
-)
+from invoicing.admin.invoice_actions import FINALIZE_PERM, REFUSALS, invoice_row
 from invoicing.models import BillingRun, BillingRunChunk, BillingRunFailure, Invoice, InvoiceStatus
 from invoicing.services.billing_runs import billing_run_billed
 from invoicing.services.finalization import invoice_finalize
@@ -334,6 +328,7 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     drafts[run.pk],
                     lambda inv: invoice_finalize(invoice_id=inv.pk, user=request.user),
                     done=f"{run}: finalized {{count}} invoice(s).",
+                    expected=REFUSALS,
                 )
                 if not drafts[run.pk]:
                     self.message_user(request, f"{run}: no drafts to finalize.", messages.INFO)
