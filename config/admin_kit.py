@@ -60,13 +60,14 @@ def run_per_row(
     other exception is logged and reported too: a bulk money action reports every row, it does not stop
     halfway.
     """
+    refusals: tuple[type[Exception], ...] = (RatecardError, *expected)
     ok = 0
     for row in rows:
         try:
             with transaction.atomic():
                 call(row)
             ok += 1
-        except (RatecardError, *expected) as exc:
+        except refusals as exc:
             why = getattr(exc, "message", exc)
             modeladmin.message_user(request, f"{label(row)}: {refused}{why}", messages.ERROR)
         except Exception as exc:
