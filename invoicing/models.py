@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.audit import history_user
 from accounts.models import Customer
+from billing.display import format_money
 from billing.models import PendingLine, Price, Subscription
 
 
@@ -310,7 +311,8 @@ class InvoiceLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.description}: {self.amount}"
+        # people read these (admin inlines, breadcrumbs, history): the one formatter, never "120.0000"
+        return f"{self.description}: {format_money(self.amount, self.invoice.currency)}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         status = Invoice.objects.filter(pk=self.invoice_id).values_list("status", flat=True).first()
@@ -417,7 +419,7 @@ class BalanceTransaction(models.Model):
         ordering: ClassVar = ["customer", "id"]
 
     def __str__(self) -> str:
-        return f"{self.customer_id}: {self.currency} {self.amount} ({self.description})"
+        return f"{self.customer_id}: {format_money(self.amount, self.currency)} ({self.description})"
 
 
 class Payment(models.Model):
@@ -450,7 +452,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.currency} {self.amount} {self.status}"
+        return f"{format_money(self.amount, self.currency)} {self.status}"
 
 
 # the documents and e-mails of an invoice live in their own module (imported here so Django finds them)
