@@ -27,6 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Customer
+from accounts.services.customers import ADDRESS_FIELDS
 from config.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from invoicing.models import EmailOutbox, Invoice, InvoiceStatus, NumberSequence
 
@@ -37,19 +38,7 @@ CREDIT_NOTE_PREFIX = "CN"
 NUMBER_DIGITS = 6
 
 # the customer's fields copied onto an invoice at finalization (plus its external id and time zone)
-SNAPSHOT_FIELDS = (
-    "name",
-    "email",
-    "address_line1",
-    "address_line2",
-    "city",
-    "postal_code",
-    "state",
-    "country",
-    "tax_id",
-    "external_id",
-    "timezone",
-)
+SNAPSHOT_FIELDS = ("name", "email", *ADDRESS_FIELDS, "external_id", "timezone")
 
 
 def customer_snapshot(customer: Customer) -> dict[str, str]:
