@@ -1,7 +1,7 @@
 """What every app's admin shares, written once: the read-only mixin, the per-row action runner, the
 confirmation page of a money action and links between admin pages.
 
-Admin actions call services, report each row's outcome and ask before a bulk money action (DESIGN.md):
+Admin actions call services, report each row's outcome and ask before a bulk money action (docs/architecture.md, "The admin"):
 ``confirmation_page`` asks, ``run_per_row`` runs and reports. The history base (``HistoryAdmin``) is in
 ``accounts.admin``.
 """

@@ -1,4 +1,4 @@
-"""Reads of invoicing that faces (API, admin, tasks) need, written once (DESIGN.md: selectors read).
+"""Reads of invoicing that faces (API, admin, tasks) need, written once (docs/architecture.md: services write, selectors read).
 
 Past due: an open invoice whose due date has gone by at ``at`` — the business instant the caller
 supplies (the request's time, a report's as-of), never the wall clock read here. The API's ``past_due``,

@@ -172,27 +172,8 @@ class InvoiceAdmin(InvoiceActionsMixin, HistoryAdmin):
         ("Amounts", {"fields": ("figures",)}),
         ("As issued", {"fields": ("customer_details", "seller_details", "memo")}),
     )
-    readonly_fields = (
-        "number",
-        "status",
-        "customer",
-        "subscription",
-        "billing_run",
-        "pdf_link",
-        "billing_date",
-        "period_start",
-        "period_end",
-        "issued_at",
-        "due_at",
-        "terms",
-        "paid_at",
-        "voided_at",
-        "marked_uncollectible_at",
-        "figures",
-        "customer_details",
-        "seller_details",
-        "memo",
-    )
+    # every field shown is read-only: an invoice is a document (module docstring)
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
 
     # --- permissions: a document, never edited here (actions: has_<action>_permission) ---------------
 
