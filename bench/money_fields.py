@@ -129,8 +129,9 @@ def shared_currency_column() -> str:
                 f"CREATE TEMPORARY TABLE {SHARED_TABLE} (id bigserial PRIMARY KEY, currency varchar(3) "
                 "NOT NULL, amount numeric(20, 4) NOT NULL, tax numeric(20, 4) NOT NULL)"
             )
-        row = SharedCurrencyLine.objects.create(amount=Money("1.50", "EUR"), tax=Money("2.00", "USD"))
-        back = SharedCurrencyLine.objects.get(pk=row.pk)
+        rows: Any = SharedCurrencyLine._default_manager
+        row = rows.create(amount=Money("1.50", "EUR"), tax=Money("2.00", "USD"))
+        back = rows.get(pk=row.pk)
         transaction.set_rollback(True)
     return (
         f"{len(currency_fields)} currency column, checks: {errors or 'none'}; "

@@ -101,25 +101,43 @@ def confirmation_page(
     page the form posts to the same URL.
     """
     opts = modeladmin.model._meta
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": title,
-        "subtitle": None,
-        "question": question,
-        "rows": rows,
-        "columns": columns,
-        "confirm_label": confirm_label,
-        "action": action,
-        "selected": list(selected),
-        "warning": warning,
-        "opts": opts,
-        "app_label": opts.app_label,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "back_url": request.META.get("HTTP_REFERER")
+    return admin_page(
+        request,
+        modeladmin,
+        CONFIRM_TEMPLATE,
+        title=title,
+        question=question,
+        rows=rows,
+        columns=columns,
+        confirm_label=confirm_label,
+        action=action,
+        selected=list(selected),
+        warning=warning,
+        action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+        back_url=request.META.get("HTTP_REFERER")
         or reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
-    }
+    )
+
+
+def admin_page(
+    request: HttpRequest, modeladmin: admin.ModelAdmin, template: str, *, title: str, **context: Any
+) -> TemplateResponse:
+    """An admin page of ``modeladmin``'s own (a form, a confirmation) in the admin's frame: its site
+    context, breadcrumbs (``opts``) and ``title``, plus ``context``."""
+    opts = modeladmin.model._meta
     request.current_app = modeladmin.admin_site.name
-    return TemplateResponse(request, CONFIRM_TEMPLATE, context)
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "subtitle": None,
+            "opts": opts,
+            "app_label": opts.app_label,
+            **context,
+        },
+    )
 
 
 def admin_url(obj: Any, view: str = "change") -> str:

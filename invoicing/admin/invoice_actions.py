@@ -26,7 +26,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
 from billing.display import format_money
-from config.admin_kit import admin_url, confirmation_page, run_per_row
+from config.admin_kit import admin_page, admin_url, confirmation_page, run_per_row
 from config.errors import RatecardError
 from invoicing.models import FinalizedInvoiceError, Invoice, InvoiceStatus
 from invoicing.services.credit_notes import credit_note_create, invoice_creditable
@@ -254,22 +254,18 @@ class InvoiceActionsMixin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(admin_url(invoice))
-        opts = self.model._meta
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Credit note for {invoice}",
-            "subtitle": None,
-            "invoice": invoice,
-            "form": form,
-            "creditable": format_money(invoice_creditable(invoice=invoice), invoice.currency),
-            "total": format_money(invoice.total, invoice.currency),
-            "amount_due": format_money(invoice.amount_due, invoice.currency),
-            "opts": opts,
-            "app_label": opts.app_label,
-            "original": invoice,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/invoicing/invoice/credit_note_form.html", context)
+        return admin_page(
+            request,
+            self,
+            "admin/invoicing/invoice/credit_note_form.html",
+            title=f"Credit note for {invoice}",
+            invoice=invoice,
+            original=invoice,
+            form=form,
+            creditable=format_money(invoice_creditable(invoice=invoice), invoice.currency),
+            total=format_money(invoice.total, invoice.currency),
+            amount_due=format_money(invoice.amount_due, invoice.currency),
+        )
 
     # --- changelist actions --------------------------------------------------------------------------
 

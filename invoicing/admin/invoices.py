@@ -173,7 +173,9 @@ class InvoiceAdmin(InvoiceActionsMixin, HistoryAdmin):
         ("As issued", {"fields": ("customer_details", "seller_details", "memo")}),
     )
     # every field shown is read-only: an invoice is a document (module docstring)
-    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
+    readonly_fields = tuple(
+        name for _, options in fieldsets for name in options["fields"] if isinstance(name, str)
+    )
 
     # --- permissions: a document, never edited here (actions: has_<action>_permission) ---------------
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from billing.display import format_money
-from config.admin_kit import ReadOnlyAdminMixin, admin_url, confirmation_page, run_per_row
+from config.admin_kit import ReadOnlyAdminMixin, admin_page, admin_url, confirmation_page, run_per_row
 from config.errors import RatecardError
 from invoicing.admin.invoice_actions import FINALIZE_PERM, REFUSALS, invoice_row
 from invoicing.models import BillingRun, BillingRunChunk, BillingRunFailure, Invoice, InvoiceStatus
@@ -281,17 +281,13 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, launched(outcome), messages.SUCCESS)
                 return HttpResponseRedirect(admin_url(outcome))
             form.add_error(None, outcome)
-        opts = self.model._meta
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Start a billing run",
-            "subtitle": None,
-            "form": form,
-            "opts": opts,
-            "app_label": opts.app_label,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/invoicing/billingrun/start_form.html", context)
+        return admin_page(
+            request,
+            self,
+            "admin/invoicing/billingrun/start_form.html",
+            title="Start a billing run",
+            form=form,
+        )
 
     def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
         """A new run as of the same instant: billing is idempotent, so it bills only what is still owed."""
