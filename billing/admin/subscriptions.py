@@ -5,7 +5,7 @@ the services (``invoicing.services.lifecycle``: subscribe, change, cancel), neve
 subscription's page shows its timeline (``billing.admin.timeline``), its items and its pending lines.
 
 The one write is the action "Cancel at period end", for users with ``billing.change_subscription``
-(finance): it asks for confirmation, calls ``lifecycle.cancel(at="period_end")`` once per subscription
+(finance): it asks for confirmation, calls ``subscription_invoicing.subscription_cancel(at="period_end")`` once per subscription
 and reports each row's outcome.
 """
 
@@ -37,7 +37,7 @@ from billing.display import (
 )
 from billing.models import PendingLine, Subscription, SubscriptionItem, SubscriptionStatus
 from config.errors import RatecardError
-from invoicing.services import lifecycle
+from invoicing.services import subscription_invoicing
 
 log = structlog.get_logger(__name__)
 
@@ -264,7 +264,9 @@ class SubscriptionAdmin(ImmutableMixin, HistoryAdmin):
                 continue
             try:
                 with transaction.atomic():
-                    lifecycle.cancel(subscription_id=sub.pk, at="period_end", user=request.user)
+                    subscription_invoicing.subscription_cancel(
+                        subscription_id=sub.pk, at="period_end", user=request.user
+                    )
             except RatecardError as exc:
                 self.message_user(request, f"{label}: not canceled. {exc.message}", messages.ERROR)
                 continue

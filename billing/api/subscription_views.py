@@ -1,6 +1,6 @@
 """Subscription endpoints (API.md): create (and invoice the first fees), change, cancel, list, get.
 
-Thin: shapes are checked here; invoicing.services.lifecycle does the work in one transaction.
+Thin: shapes are checked here; invoicing.services.subscription_invoicing does the work in one transaction.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
 from config.errors import NotFound, ValidationFailed
 from invoicing.models import Invoice
-from invoicing.services import lifecycle
+from invoicing.services import subscription_invoicing
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2999, 12, 31, tzinfo=UTC)
@@ -229,7 +229,7 @@ class SubscriptionListCreate(generics.GenericAPIView):
         customer = Customer.objects.filter(external_id=data["customer"]).first()
         if customer is None:
             raise ValidationFailed(f"No customer with external_id {data['customer']!r}.", field="customer")
-        sub, invoice = lifecycle.subscribe(
+        sub, invoice = subscription_invoicing.subscription_create(
             customer=customer,
             plan_code=data["plan"],
             start=data["start"],
@@ -259,7 +259,7 @@ class SubscriptionChange(generics.GenericAPIView):
         pk = subscription_or_404(sub_id)
         reject_unknown_fields(request, set(SubscriptionChangeSerializer().fields))
         data = validated(SubscriptionChangeSerializer, request).validated_data
-        sub, invoice = lifecycle.change(
+        sub, invoice = subscription_invoicing.subscription_change(
             subscription_id=pk,
             at=data["at"],
             proration=data["proration"],
@@ -280,5 +280,7 @@ class SubscriptionCancel(generics.GenericAPIView):
         pk = subscription_or_404(sub_id)
         reject_unknown_fields(request, {"at"})
         data = validated(SubscriptionCancelSerializer, request).validated_data
-        sub, invoice = lifecycle.cancel(subscription_id=pk, at=data["at"], user=request.user)
+        sub, invoice = subscription_invoicing.subscription_cancel(
+            subscription_id=pk, at=data["at"], user=request.user
+        )
         return Response(subscription_body(sub, invoice))

@@ -98,7 +98,7 @@ def subscription_create(
     """Subscribe ``customer`` to the newest version of a plan from ``start`` (past or future).
 
     The first period starts at ``start`` (or at the trial's end); calendar billing makes it end on the
-    next calendar boundary. Invoicing bills the first in-advance fees (invoicing.services.lifecycle).
+    next calendar boundary. Invoicing bills the first in-advance fees (invoicing.services.subscription_invoicing).
     """
     if start.tzinfo is None:
         raise ValidationFailed("start must carry a UTC offset.", field="start")

@@ -6,7 +6,8 @@ re-checks the state after locking.
 
 Finalization (DESIGN.md "How data flows" step 3), all in one transaction:
 
-1. the draft's totals are recomputed from its lines (``invoice_recalculate``);
+1. the draft's usage is re-rated when late usage changed it (``late_usage.refresh_draft_usage``) and
+   its totals are recomputed from its lines (``draft_totals_apply``);
 2. the customer's credit balance is applied after tax: ``credits_applied = min(balance, total)``,
    recorded as a ``BalanceTransaction`` of ``+credits_applied`` (credit consumed);
 3. a **credit invoice** (``total < 0``, e.g. a cancellation credit bigger than the usage) moves its
@@ -47,9 +48,8 @@ from django.utils import timezone
 
 from accounts.models import Customer
 from billing.pricing.money import is_rounded, round_amount
-from billing.services.usage import UsageQuery, usage_quantities
 from config.errors import Conflict, ErrorCode, NotFound, ValidationFailed
-from invoicing.models import BalanceTransaction, Invoice, InvoiceLine, InvoiceStatus, LineKind, Payment
+from invoicing.models import BalanceTransaction, Invoice, InvoiceLine, InvoiceStatus, Payment
 from invoicing.services.documents import (
     INVOICE_PREFIX,
     customer_snapshot,
@@ -60,7 +60,7 @@ from invoicing.services.documents import (
 from invoicing.services.drafts import draft_totals_apply
 from invoicing.services.dunning import dunning_resolve
 from invoicing.services.invoice_documents import invoice_documents_queue
-from invoicing.services.subscription_billing import refresh_draft_usage
+from invoicing.services.late_usage import drafts_with_stale_usage, refresh_draft_usage
 
 log = structlog.get_logger(__name__)
 
@@ -131,40 +131,6 @@ def invoices_finalize(*, invoice_ids: list[int], at: datetime | None = None, use
         return [invoice.pk for invoice in _finalize_locked(drafts, at=at or timezone.now(), user=user)]
 
 
-def _stale_usage(invoices: list[Invoice]) -> set[int]:
-    """The drafts whose usage lines no longer match the usage known now (``refresh_draft_usage``'s test),
-    read for all of them at once: late events inside the grace window are rare, the reads are not."""
-    rows = list(
-        InvoiceLine.objects.filter(
-            invoice__in=invoices,
-            kind=LineKind.USAGE,
-            price__metric__isnull=False,
-            subscription__isnull=False,
-            period_start__isnull=False,
-            period_end__isnull=False,
-        ).values_list(
-            "invoice_id",
-            "invoice__customer_id",
-            "price__metric_id",
-            "period_start",
-            "period_end",
-            "quantity",
-            "detail",
-        )
-    )
-    queries = [
-        UsageQuery(customer_id=customer_id, metric_id=metric_id, start=start, end=end)
-        for _, customer_id, metric_id, start, end, _, _ in rows
-        if start is not None and end is not None  # the filter above; this tells the type checker
-    ]
-    usage = usage_quantities(queries=queries)
-    return {
-        row[0]
-        for row, query in zip(rows, queries, strict=True)
-        if Decimal((row[6] or {}).get("quantity", row[5])) != usage.get(query, ZERO)
-    }
-
-
 def _save_finalized(invoices: list[Invoice]) -> None:
     """Write ``FINALIZED_FIELDS`` of each invoice with one prepared UPDATE run for the whole batch
     (psycopg pipelines ``executemany``). Django's ``bulk_update`` builds a CASE per field and row, which
@@ -208,7 +174,7 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
     if not invoices:
         return []
     # late usage that arrived inside the grace window lands on the draft before it is frozen
-    stale = _stale_usage(invoices)
+    stale = drafts_with_stale_usage(invoice_ids=[invoice.pk for invoice in invoices])
     for invoice in invoices:
         if invoice.pk in stale:
             refresh_draft_usage(invoice_id=invoice.pk)

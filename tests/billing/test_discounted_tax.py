@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 from billing.services.usage_ingest import usage_events_ingest
 from billing.services.usage_schema import EventIn
 from invoicing.models import Invoice
+from invoicing.selectors import customer_credit_balance
 from invoicing.services.credit_notes import credit_note_create
-from invoicing.services.drafts import customer_credit_balance
 from invoicing.services.finalization import invoice_finalize, invoice_record_payment, invoice_void
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ import pytest
 
 from config.errors import Conflict, NotFound, ValidationFailed
 from invoicing.models import BalanceTransaction, CreditNote, Invoice, InvoiceStatus
+from invoicing.selectors import customer_credit_balance
 from invoicing.services.credit_notes import credit_note_create, invoice_creditable
-from invoicing.services.drafts import customer_credit_balance
 from invoicing.services.finalization import invoice_finalize, invoice_record_payment, invoice_void
 from tests.invoicing.factories import MAR_1, make_customer, make_draft, subscription_line
 

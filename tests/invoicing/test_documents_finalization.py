@@ -13,7 +13,8 @@ from django.db import connection
 
 from config.errors import Conflict, ErrorCode, ValidationFailed
 from invoicing.models import BalanceTransaction, Invoice, InvoiceStatus, LineKind, NumberSequence, Payment
-from invoicing.services.drafts import LineDraft, customer_credit_balance
+from invoicing.selectors import customer_credit_balance
+from invoicing.services.drafts import LineDraft
 from invoicing.services.finalization import (
     invoice_finalize,
     invoice_mark_uncollectible,
