@@ -36,7 +36,6 @@ from django.utils.html import format_html, format_html_join
 from accounts.admin import HistoryAdmin
 from billing.display import EMPTY, format_money, format_quantity
 from config.errors import RatecardError
-from invoicing.api.serializers import is_past_due
 from invoicing.models import (
     CreditNote,
     FinalizedInvoiceError,
@@ -45,10 +44,11 @@ from invoicing.models import (
     InvoiceStatus,
     Payment,
 )
+from invoicing.selectors import invoice_is_past_due
 from invoicing.services.credit_notes import credit_note_create, invoice_creditable
-from invoicing.services.documents import invoice_send
 from invoicing.services.finalization import invoice_finalize, invoice_mark_uncollectible, invoice_void
 from invoicing.services.invoice_documents import invoice_pdf_bytes
+from invoicing.services.invoice_sending import invoice_send
 
 log = structlog.get_logger(__name__)
 
@@ -357,7 +357,7 @@ class InvoiceAdmin(HistoryAdmin):
 
     @admin.display(description="past due", boolean=True)
     def past_due(self, obj: Invoice) -> bool:
-        return is_past_due(obj)
+        return invoice_is_past_due(invoice=obj, at=timezone.now())
 
     # --- detail fields -------------------------------------------------------------------------------
 

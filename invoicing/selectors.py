@@ -7,13 +7,16 @@ here reads the clock.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models import Prefetch, Q, QuerySet, Sum, prefetch_related_objects
 
+from billing.models import ScheduledChange, ScheduledChangeStatus, Subscription, SubscriptionChange
 from invoicing.models import (
     BalanceTransaction,
+    BilledPeriod,
     BillingRun,
     CreditNote,
     Invoice,
@@ -47,9 +50,18 @@ def invoice_for_api(*, invoice_id: int) -> Invoice | None:
     return invoices_for_api(Invoice.objects.filter(pk=invoice_id)).first()
 
 
+def invoice_for_pdf(*, invoice_id: int) -> Invoice | None:
+    """An invoice with its customer, without the legacy PDF bytes (the stored documents hold them)."""
+    return Invoice.objects.select_related("customer").defer("pdf").filter(pk=invoice_id).first()
+
+
 def credit_notes_for_api(queryset: QuerySet[CreditNote] | None = None) -> QuerySet[CreditNote]:
     qs = CreditNote.objects.all() if queryset is None else queryset
     return qs.select_related("invoice", "customer")
+
+
+def credit_note_for_api(*, credit_note_id: int) -> CreditNote | None:
+    return credit_notes_for_api(CreditNote.objects.filter(pk=credit_note_id)).first()
 
 
 def billing_run_get(*, run_id: int) -> BillingRun | None:
@@ -86,3 +98,45 @@ def subscriptions_discounted(sub_ids: Sequence[int], *, excluding_invoice: int |
     if excluding_invoice is not None:
         lines = lines.exclude(invoice_id=excluding_invoice)
     return set(lines.values_list("subscription_id", flat=True).distinct())
+
+
+@dataclass(frozen=True)
+class SubscriptionTimeline:
+    """What a subscription's timeline shows besides the subscription: fetched in a fixed number of queries."""
+
+    changes: Sequence[SubscriptionChange]
+    billed_periods: Sequence[BilledPeriod]
+    lines: Sequence[InvoiceLine]
+    waiting: Sequence[ScheduledChange] = ()  # changes and cancels a billing run applies when it reaches them
+
+
+def subscription_timeline(*, subscription: Subscription) -> SubscriptionTimeline:
+    """Changes (with their plan versions and author), billed periods and invoice lines (with their
+    invoice) of ``subscription``: three queries, however long its history."""
+    prefetch_related_objects(
+        [subscription],
+        Prefetch(
+            "changes",
+            queryset=SubscriptionChange.objects.select_related(
+                "old_plan_version__plan", "new_plan_version__plan", "created_by"
+            ).order_by("effective_at", "id"),
+        ),
+        Prefetch(
+            "billed_periods",
+            queryset=BilledPeriod.objects.select_related("invoice").order_by("period_start", "id"),
+        ),
+    )
+    lines = list(
+        InvoiceLine.objects.filter(subscription=subscription)
+        .select_related("invoice")
+        .order_by("invoice__billing_date", "invoice_id", "position", "id")
+    )
+    waiting = ScheduledChange.objects.filter(
+        subscription=subscription, status=ScheduledChangeStatus.SCHEDULED
+    ).select_related("new_plan_version__plan")
+    return SubscriptionTimeline(
+        changes=list(subscription.changes.all()),
+        billed_periods=list(subscription.billed_periods.all()),
+        lines=lines,
+        waiting=list(waiting),
+    )

@@ -25,7 +25,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from billing.admin.base import HistoryAdmin, ImmutableMixin, admin_change_url, linked
-from billing.admin.timeline import timeline_html, timeline_rows
+from billing.admin.timeline import timeline_html
 from billing.display import (
     EMPTY,
     format_money,
@@ -37,6 +37,7 @@ from billing.display import (
 )
 from billing.models import PendingLine, Subscription, SubscriptionItem, SubscriptionStatus
 from config.errors import RatecardError
+from invoicing.selectors import subscription_timeline
 from invoicing.services import subscription_invoicing
 
 log = structlog.get_logger(__name__)
@@ -247,7 +248,7 @@ class SubscriptionAdmin(ImmutableMixin, HistoryAdmin):
 
     @admin.display(description="timeline")
     def timeline(self, obj: Subscription) -> str:
-        return timeline_html(obj, timeline_rows(obj))
+        return timeline_html(obj, subscription_timeline(subscription=obj))
 
     @admin.action(description="Cancel at period end", permissions=["cancel"])
     def cancel_at_period_end(

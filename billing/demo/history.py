@@ -66,7 +66,8 @@ from invoicing.services.billing_runs import (
 )
 from invoicing.services.credit_notes import credit_note_create
 from invoicing.services.dunning import dunning_run, invoice_payment_failed
-from invoicing.services.finalization import invoice_record_payment, invoice_void
+from invoicing.services.finalization import invoice_void
+from invoicing.services.payments import invoice_record_payment
 
 SEED = 42
 USAGE_MAX_DELAY = timedelta(days=20)  # the late-event limit is 35 days

@@ -40,16 +40,7 @@ from billing.pricing.periods import (
     periods_between,
 )
 from billing.pricing.price_spec import PriceModel, PriceSpec, Tier, validate_price
-from billing.pricing.proration import (
-    ProrationLine,
-    days_in,
-    price_change_prorations,
-    prorate,
-    proration_charge,
-    proration_credit,
-    proration_fraction,
-    quantity_change_prorations,
-)
+from billing.pricing.proration import prorate, proration_fraction
 from billing.pricing.rating import RatedLine, rate_price
 from billing.pricing.tax import line_tax
 from billing.pricing.totals import InvoiceTotals, LineAmounts, invoice_totals
@@ -67,7 +58,6 @@ __all__ = [
     "PriceSpec",
     "PricingError",
     "PricingErrorCode",
-    "ProrationLine",
     "RatedLine",
     "Tier",
     "TierSlice",
@@ -81,7 +71,6 @@ __all__ = [
     "commitment_true_up",
     "compute_charge",
     "coupon_applies",
-    "days_in",
     "discount_amount",
     "discount_shares",
     "from_minor_units",
@@ -92,12 +81,8 @@ __all__ = [
     "minor_unit_exponent",
     "periods_between",
     "plain_amount",
-    "price_change_prorations",
     "prorate",
-    "proration_charge",
-    "proration_credit",
     "proration_fraction",
-    "quantity_change_prorations",
     "quantize_unit",
     "rate_price",
     "round_amount",

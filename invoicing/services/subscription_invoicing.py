@@ -32,9 +32,10 @@ from billing.services.scheduled_changes import (
     scheduled_change_create,
     scheduled_changes_drop_for_cancel,
 )
-from billing.services.subscription_periods import full_period_fraction
+from billing.services.subscription_charges import prices_of
+from billing.services.subscription_periods import full_period_fraction, schedule_of
 from billing.services.subscription_status import subscription_cancel_at_period_end
-from billing.services.subscriptions import PERIOD_END, lock_subscription, prices_of, schedule_of
+from billing.services.subscriptions import PERIOD_END, lock_subscription
 from billing.services.usage import usage_quantities
 from invoicing.models import BilledPeriod, Invoice
 from invoicing.selectors import subscriptions_discounted

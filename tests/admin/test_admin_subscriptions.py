@@ -21,10 +21,11 @@ from django.urls import reverse
 
 from accounts.models import Customer
 from accounts.services.customers import customer_create
-from billing.admin.timeline import invoice_label, timeline_entries, timeline_rows
+from billing.admin.timeline import invoice_label, timeline_entries
 from billing.models import ChangeKind, PendingLine, Plan, PlanVersion, Subscription
 from billing.services.catalog import PlanDraft, PriceDraft, plan_create
 from invoicing.models import BilledPeriod, Invoice
+from invoicing.selectors import subscription_timeline
 from invoicing.services import subscription_invoicing
 from invoicing.services.billing_runs import billing_run_create, billing_run_execute
 from tests.admin import change_url, changelist_url, logged_in
@@ -114,7 +115,7 @@ def test_the_timeline_shows_the_seat_change_and_the_billed_period_with_its_invoi
 
 
 def test_the_timeline_is_in_time_order_and_labels_drafts(billed: Subscription) -> None:
-    entries = timeline_entries(billed, timeline_rows(billed))
+    entries = timeline_entries(billed, subscription_timeline(subscription=billed))
     events = [e.event for e in entries]
     assert events[0] == "Created"
     assert events.index("Seat change") < len(events) - 1

@@ -16,7 +16,8 @@ from billing.services.usage_schema import EventIn
 from invoicing.models import Invoice
 from invoicing.selectors import customer_credit_balance
 from invoicing.services.credit_notes import credit_note_create
-from invoicing.services.finalization import invoice_finalize, invoice_record_payment, invoice_void
+from invoicing.services.finalization import invoice_finalize, invoice_void
+from invoicing.services.payments import invoice_record_payment
 
 pytestmark = pytest.mark.django_db
 

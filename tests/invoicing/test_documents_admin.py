@@ -16,7 +16,8 @@ from django.urls import reverse
 
 from invoicing.models import BillingRun, BillingRunFailure, CreditNote, Invoice, InvoiceStatus, Payment
 from invoicing.services.credit_notes import credit_note_create
-from invoicing.services.finalization import invoice_finalize, invoice_record_payment
+from invoicing.services.finalization import invoice_finalize
+from invoicing.services.payments import invoice_record_payment
 from tests.invoicing.factories import (
     FEB_1,
     MAR_1,

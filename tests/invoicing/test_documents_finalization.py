@@ -18,9 +18,9 @@ from invoicing.services.drafts import LineDraft
 from invoicing.services.finalization import (
     invoice_finalize,
     invoice_mark_uncollectible,
-    invoice_record_payment,
     invoice_void,
 )
+from invoicing.services.payments import invoice_record_payment
 from tests.invoicing.factories import (
     FEB_1,
     JAN_1,
