@@ -5,7 +5,7 @@ the services (``invoicing.services.lifecycle``: subscribe, change, cancel), neve
 subscription's page shows its timeline (``billing.admin.timeline``), its items and its pending lines.
 
 The one write is the action "Cancel at period end", for users with ``billing.change_subscription``
-(finance): it asks for confirmation, calls ``lifecycle.cancel(at="period_end")`` once per subscription
+(finance): it asks for confirmation, calls ``subscription_invoicing.subscription_cancel(at="period_end")`` once per subscription
 and reports each row's outcome.
 """
 
@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.admin import HistoryAdmin
-from billing.admin.timeline import timeline_html, timeline_rows
+from billing.admin.timeline import timeline_html
 from billing.display import (
     EMPTY,
     format_money,
@@ -41,7 +41,8 @@ from config.admin_kit import (
     linked,
     run_per_row,
 )
-from invoicing.services import lifecycle
+from invoicing.selectors import subscription_timeline
+from invoicing.services import subscription_invoicing
 
 log = structlog.get_logger(__name__)
 
@@ -251,7 +252,7 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, HistoryAdmin):
 
     @admin.display(description="timeline")
     def timeline(self, obj: Subscription) -> str:
-        return timeline_html(obj, timeline_rows(obj))
+        return timeline_html(obj, subscription_timeline(subscription=obj))
 
     @admin.action(description="Cancel at period end", permissions=["cancel"])
     def cancel_at_period_end(
@@ -267,7 +268,9 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, HistoryAdmin):
             request,
             self,
             [sub for sub in subscriptions if not sub.cancel_at_period_end],
-            lambda sub: lifecycle.cancel(subscription_id=sub.pk, at="period_end", user=request.user),
+            lambda sub: subscription_invoicing.subscription_cancel(
+                subscription_id=sub.pk, at="period_end", user=request.user
+            ),
             done=lambda n: (
                 f"{n} subscription{'s' if n != 1 else ''} will cancel at the end of the current period."
             ),

@@ -30,9 +30,9 @@ from config.admin_kit import admin_page, admin_url, confirmation_page, run_per_r
 from config.errors import RatecardError
 from invoicing.models import FinalizedInvoiceError, Invoice, InvoiceStatus
 from invoicing.services.credit_notes import credit_note_create, invoice_creditable
-from invoicing.services.documents import invoice_send
 from invoicing.services.finalization import invoice_finalize, invoice_mark_uncollectible, invoice_void
 from invoicing.services.invoice_documents import invoice_pdf_bytes
+from invoicing.services.invoice_sending import invoice_send
 
 FINALIZE_PERM = "invoicing.finalize_invoice"
 RESEND_PERM = "invoicing.resend_invoice"

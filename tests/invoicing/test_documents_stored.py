@@ -23,10 +23,10 @@ from invoicing.models import (
 )
 from invoicing.services.finalization import (
     invoice_finalize,
-    invoice_record_payment,
     invoice_void,
     invoices_finalize,
 )
+from invoicing.services.payments import invoice_record_payment
 from invoicing.services.pdf import invoice_html, invoice_pdf
 from invoicing.tasks import render_invoice_documents
 from tests.invoicing.factories import JAN_1, MAR_1, make_customer, make_draft, stored_pdf, subscription_line
