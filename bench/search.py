@@ -9,7 +9,8 @@ Run from the repo root: ``.venv/bin/python bench/search.py [--customers 100000] 
    numbered ``INV-<year>-<nnnnnn>`` spread over the customers; then ``ANALYZE``;
 3. runs a few hundred varied queries (whole and partial names, e-mails, domains, external ids, Stripe
    ids, invoice numbers, partial numbers, one- and two-letter prefixes, misses) through the selector the
-   API calls, warm, one at a time, and prints p50/p99 per kind and overall (goal: p99 under 100 ms).
+   API calls, warm, one at a time, each ``--runs`` times (its median counts), and prints p50/p99 per
+   kind and overall (goal: p99 under 100 ms) with the machine's load average.
 ``--keep`` reuses a database filled by an earlier run (skips steps 1-2).
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust).
 """
@@ -244,6 +245,13 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--invoices", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="time each query this many times and keep its median (a shared machine's preemptions "
+        "otherwise land on random queries); 1 for single shots",
+    )
     parser.add_argument("--keep", action="store_true", help="reuse the database of an earlier run")
     args = parser.parse_args()
     os.environ.update(
@@ -267,12 +275,19 @@ def main() -> None:
     timings: dict[str, list[float]] = {}
     found = 0
     for kind, q in work:
-        started = time.perf_counter()
-        hits = search(q=q)
-        timings.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+        runs = []
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            hits = search(q=q)
+            runs.append((time.perf_counter() - started) * 1000)
+        timings.setdefault(kind, []).append(statistics.median(runs))
         found += bool(hits)
     every = [t for values in timings.values() for t in values]
-    print(f"\n{len(work)} queries, {found} with results (ms; search() as GET /api/v1/search calls it)")
+    load = os.getloadavg()[0]
+    print(
+        f"\n{len(work)} queries, {found} with results; ms per search() as GET /api/v1/search calls it, "
+        f"median of {args.runs} runs each; load average {load:.1f} on {os.cpu_count()} cores"
+    )
     print(f"{'kind':<22}{'n':>5}{'p50':>9}{'p99':>9}{'max':>9}")
     for kind, values in timings.items():
         print(

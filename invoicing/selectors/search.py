@@ -14,8 +14,8 @@ from enum import IntEnum
 from typing import TypeVar
 
 from django.db import connection
-from django.db.models import Model, Q, QuerySet
-from django.db.models.functions import Collate, Upper
+from django.db.models import Func, Model, Q, QuerySet
+from django.db.models.functions import Collate, Reverse, Upper
 
 from accounts.models import Customer
 from billing.display import format_money
@@ -42,12 +42,18 @@ INVOICE_ONLY = (
 class Tier(IntEnum):
     EXACT = 0
     PREFIX = 1
-    CONTAINS = 2
+    SUFFIX = 2  # invoice numbers only: their end, "000123"
+    CONTAINS = 3
 
 
 M = TypeVar("M", bound=Model)
 
-LOOKUPS = {Tier.EXACT: "exact", Tier.PREFIX: "startswith", Tier.CONTAINS: "contains"}
+LOOKUPS = {
+    Tier.EXACT: "exact",
+    Tier.PREFIX: "startswith",
+    Tier.SUFFIX: "startswith",
+    Tier.CONTAINS: "contains",
+}
 
 
 @dataclass(frozen=True)
@@ -61,12 +67,14 @@ class SearchHit:
     invoice_id: int | None = None
 
 
-def _key(column: str, tier: Tier) -> Upper | Collate:
+def _key(column: str, tier: Tier) -> Func | Collate:
     """``UPPER(column)``, the expression the search indexes hold: in the "C" collation on PostgreSQL for
-    exact and prefix matches (the B-tree), as is for "contains" (the trigram index)."""
+    exact and prefix matches (the B-tree), as is for "contains" (the trigram index); reversed for a
+    suffix (its own B-tree: the end of a value is the start of the reversed value)."""
+    key: Func = Reverse(Upper(column)) if tier is Tier.SUFFIX else Upper(column)
     if connection.vendor == "postgresql" and tier is not Tier.CONTAINS:
-        return Collate(Upper(column), "C")
-    return Upper(column)
+        return Collate(key, "C")
+    return key
 
 
 def _one_column(queryset: QuerySet[M], column: str, tier: Tier, needle: str, limit: int) -> QuerySet[M]:
@@ -74,8 +82,9 @@ def _one_column(queryset: QuerySet[M], column: str, tier: Tier, needle: str, lim
     column's B-tree (``LIMIT`` stops early however many rows share it); parts are taken as the trigram
     index finds them (ordering them would read every match), the caller sorts them."""
     rows: QuerySet[M] = queryset.annotate(search_key=_key(column, tier))  # type: ignore[assignment]
-    rows = rows.filter(**{f"search_key__{LOOKUPS[tier]}": needle})
-    if tier is Tier.PREFIX:
+    value = needle[::-1] if tier is Tier.SUFFIX else needle
+    rows = rows.filter(**{f"search_key__{LOOKUPS[tier]}": value})
+    if tier in (Tier.PREFIX, Tier.SUFFIX):
         return rows.order_by("search_key", "pk")[:limit]
     return rows.order_by()[:limit]
 
@@ -100,9 +109,11 @@ def _matches(queryset: QuerySet[M], columns: tuple[str, ...], tier: Tier, needle
     return [row for part in parts for row in part]
 
 
-def _tiers(needle: str) -> Iterator[Tier]:
+def _tiers(needle: str, *, suffix: bool = False) -> Iterator[Tier]:
     yield Tier.EXACT
     yield Tier.PREFIX
+    if suffix:
+        yield Tier.SUFFIX
     if len(needle) >= MIN_CONTAINS_LENGTH:
         yield Tier.CONTAINS
 
@@ -154,13 +165,21 @@ def search_customers(*, q: str, limit: int, parts: bool = True) -> list[SearchHi
     return list(found.values())
 
 
+def _may_be_inside_a_number(needle: str) -> bool:
+    """Numbers read ``INV-2026-000123``: their only letters are the kind at the start, so text with a
+    letter can only match as a prefix (the prefix tier found it). Parts of numbers are digits and dashes;
+    looking letters up by trigram would read the posting lists of trigrams every number has."""
+    return not any(char.isalpha() for char in needle)
+
+
 def search_invoices(*, q: str, limit: int) -> list[SearchHit]:
-    """Finalized invoices whose number is, starts with or (when none does) contains ``q``."""
+    """Finalized invoices whose number is, starts with or (when none does, and ``q`` has no letter)
+    contains ``q``."""
     needle = q.strip().upper()
     base: QuerySet[Invoice] = Invoice.objects.filter(number__isnull=False).select_related("customer")
     found: dict[int, SearchHit] = {}
-    for tier in _tiers(needle):
-        if len(found) >= limit or (tier is Tier.CONTAINS and found):
+    for tier in _tiers(needle, suffix=True):
+        if len(found) >= limit or (tier is Tier.CONTAINS and (found or not _may_be_inside_a_number(needle))):
             break
         rows = _matches(
             base.only(*INVOICE_ONLY).exclude(pk__in=list(found)),

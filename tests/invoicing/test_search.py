@@ -68,7 +68,13 @@ def test_an_invoice_is_found_by_its_number_or_a_part_of_it(people: dict[str, Any
     ]
     assert whole[0].label == f"{number} · Road Runner Delivery"
     assert whole[0].detail == "Open · total USD 100.00 · due USD 100.00"
-    assert [h.invoice_id for h in search(q=number[-6:])] == [people["invoice"].pk]  # "000001"
+    assert [(h.invoice_id, h.tier) for h in search(q=number[-6:])] == [
+        (people["invoice"].pk, Tier.SUFFIX)
+    ]  # "000001"
+    assert [(h.invoice_id, h.tier) for h in search(q=number[4:11])] == [
+        (people["invoice"].pk, Tier.CONTAINS)
+    ]  # "2026-00"
+    assert search(q="NV-2") == []  # letters are only at a number's start: no "contains" lookup
     assert [h.tier for h in search(q=number[:6])] == [Tier.PREFIX]  # "INV-20"
 
 
@@ -130,5 +136,7 @@ def test_postgres_answers_from_the_search_indexes(people: dict[str, Any]) -> Non
         cursor.execute("SET LOCAL enable_seqscan = off")
     prefix = _one_column(Invoice.objects.only("id"), "number", Tier.PREFIX, "INV-2", 5).explain()
     contains = _one_column(Customer.objects.only("id"), "name", Tier.CONTAINS, "ROCKET", 5).explain()
+    suffix = _one_column(Invoice.objects.only("id"), "number", Tier.SUFFIX, "0001", 5).explain()
     assert "invoicing_invoice_number_search_key" in prefix
+    assert "invoicing_invoice_number_search_rev" in suffix
     assert "accounts_customer_name_search_trgm" in contains
