@@ -131,7 +131,7 @@ def subscription_block(rows: SubscriptionRows, tz: tzinfo) -> dict[str, Any]:
         "ended": local_date(sub.ended_at, tz) if sub.ended_at else None,
         "period": f"{local_date(sub.current_period_start, tz)} – {local_date(sub.current_period_end, tz)}",
         "period_end": local_date(sub.current_period_end, tz),
-        "trial_end": local_date(sub.trial_end, tz) if sub.trial_end else None,
+        "trial_end": local_date(sub.trial_end, tz) if sub.status == SubscriptionStatus.TRIALING else None,
         "cancel_at_period_end": sub.cancel_at_period_end and sub.ended_at is None,
         "coupon": sub.coupon.code if sub.coupon_id and sub.coupon else None,
         "timeline": [
