@@ -1,20 +1,20 @@
 """The one-box search: a customer by name, e-mail, domain, external id or Stripe id; an invoice by number.
 
-Matches come in three tiers, best first: the whole value (case-insensitive), a prefix, then a part of
-it (three characters or more). Each tier is one query per column, ordered and cut at the limit, so a
-query costs a few index lookups whatever the table sizes (the indexes: config/search_indexes.py). On
-SQLite (the demo) the same queries run without those indexes.
+Matches rank in tiers, best first: the whole value (case-insensitive), a prefix, the end of an invoice
+number, then a part of a value (three characters or more, looked up only when nothing is or starts with
+the text). Each lookup is one query per column, ordered and cut at the limit, joined in one round trip,
+so a search costs a few index lookups whatever the table sizes (the indexes: config/search_indexes.py).
+On SQLite (the demo) the same queries run without those indexes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TypeVar
 
 from django.db import connection
-from django.db.models import Func, Model, Q, QuerySet
+from django.db.models import F, Func, Model, QuerySet
 from django.db.models.functions import Collate, Reverse, Upper
 
 from accounts.models import Customer
@@ -26,17 +26,6 @@ MIN_CONTAINS_LENGTH = 3  # a trigram index answers "contains" from three charact
 # the columns searched, in the order their matches are shown within a tier
 CUSTOMER_COLUMNS = ("external_id", "stripe_customer_id", "email", "domain", "name")
 CUSTOMER_ONLY = ("id", "external_id", "name", "email", "domain", "stripe_customer_id", "archived_at")
-INVOICE_ONLY = (
-    "id",
-    "number",
-    "status",
-    "currency",
-    "total",
-    "amount_due",
-    "customer__id",
-    "customer__external_id",
-    "customer__name",
-)
 
 
 class Tier(IntEnum):
@@ -89,39 +78,47 @@ def _one_column(queryset: QuerySet[M], column: str, tier: Tier, needle: str, lim
     return rows.order_by()[:limit]
 
 
-def _matches(queryset: QuerySet[M], columns: tuple[str, ...], tier: Tier, needle: str, limit: int) -> list[M]:
-    """Rows where one of ``columns`` matches ``needle`` (upper-cased) in ``tier`` (at most ``limit`` per
-    column), in one query.
+def _matches(queryset: QuerySet[M], branches: list[tuple[str, Tier]], needle: str, limit: int) -> list[M]:
+    """Rows matching ``needle`` (upper-cased) in any of ``branches`` (column, tier), at most ``limit``
+    per branch, in one round trip: one query per branch joined by UNION ALL where the database allows a
+    LIMIT inside it (PostgreSQL; an OR of trigram lookups would make it read the whole table).
 
-    Exact matches are few: one WHERE over every column. Prefixes and parts are one query per column,
-    joined by UNION ALL where the database allows a LIMIT inside it (PostgreSQL): an OR of trigram
-    lookups would make PostgreSQL read the whole table.
+    There is no query for whole values: a prefix scan in key order returns the whole value first (it
+    sorts before every longer value that starts with it); ``_tier`` tells them apart.
     """
-    if tier is Tier.EXACT:
-        condition = Q()
-        for column in columns:
-            condition |= Q(**{f"key_{column}__exact": needle})
-        keys = {f"key_{column}": _key(column, tier) for column in columns}
-        return list(queryset.annotate(**keys).filter(condition).order_by()[:limit])
-    parts = [_one_column(queryset, column, tier, needle, limit) for column in columns]
+    parts = [_one_column(queryset, column, tier, needle, limit) for column, tier in branches]
     if len(parts) > 1 and connection.features.supports_slicing_ordering_in_compound:
         return list(parts[0].union(*parts[1:], all=True))
     return [row for part in parts for row in part]
 
 
-def _tiers(needle: str, *, suffix: bool = False) -> Iterator[Tier]:
-    yield Tier.EXACT
-    yield Tier.PREFIX
-    if suffix:
-        yield Tier.SUFFIX
-    if len(needle) >= MIN_CONTAINS_LENGTH:
-        yield Tier.CONTAINS
+def _tier(values: list[str], needle: str) -> tuple[Tier, int, int, str]:
+    """How well the best of ``values`` matches: its tier, then where the text matched (earlier first),
+    then shorter values first."""
+    best: tuple[Tier, int, int, str] | None = None
+    for raw in values:
+        value = raw.upper()
+        at = value.find(needle)
+        if at < 0:
+            continue
+        if value == needle:
+            tier = Tier.EXACT
+        elif at == 0:
+            tier = Tier.PREFIX
+        elif value.endswith(needle):
+            tier = Tier.SUFFIX
+        else:
+            tier = Tier.CONTAINS
+        rank = (tier, at, len(value), value)
+        best = rank if best is None or rank < best else best
+    return best or (Tier.CONTAINS, 0, 0, "")
 
 
-def _position(value: str, needle: str) -> tuple[int, int, str]:
-    """A match's order within its tier: where the text matched (earlier first), then shorter values."""
-    value = value.upper()
-    return (value.find(needle), len(value), value)
+def _may_be_inside_a_number(needle: str) -> bool:
+    """Numbers read ``INV-2026-000123``: their only letters are the kind at the start, so text with a
+    letter can only match as a prefix (found by the prefix scan). Parts of numbers are digits and dashes;
+    looking letters up by trigram would read the posting lists of trigrams every number has."""
+    return not any(char.isalpha() for char in needle)
 
 
 def customer_label(customer: Customer) -> str:
@@ -136,75 +133,54 @@ def customer_detail(customer: Customer) -> str:
 
 
 def search_customers(*, q: str, limit: int, parts: bool = True) -> list[SearchHit]:
-    """Customers whose name, e-mail, domain, external id or Stripe id is, starts with or (with
-    ``parts``, when nothing is or starts with it) contains ``q``."""
+    """Customers whose name, e-mail, domain, external id or Stripe id is or starts with ``q`` or (with
+    ``parts``, when none is or does) contains it: one or two queries."""
     needle = q.strip().upper()
     base: QuerySet[Customer] = Customer.objects.only(*CUSTOMER_ONLY)
-    found: dict[int, SearchHit] = {}
-    for tier in _tiers(needle):
-        if tier is Tier.CONTAINS and (found or not parts):
-            break  # parts of values are looked up only when no value is or starts with the text
-        tier_hits: dict[int, tuple[tuple[int, int, str], Customer]] = {}
-        rows = _matches(base.exclude(pk__in=list(found)), CUSTOMER_COLUMNS, tier, needle, limit - len(found))
-        for customer in rows:
-            values = [str(getattr(customer, c)) for c in CUSTOMER_COLUMNS]
-            best = min(_position(v, needle) for v in values if needle in v.upper())
-            if customer.pk not in tier_hits or best < tier_hits[customer.pk][0]:
-                tier_hits[customer.pk] = (best, customer)  # type: ignore[assignment]
-        for _, customer in sorted(tier_hits.values(), key=lambda hit: hit[0]):
-            if len(found) >= limit:
-                break
-            found[customer.pk] = SearchHit(
-                "customer",
-                tier,
-                customer.pk,
-                customer.external_id,
-                customer_label(customer),
-                customer_detail(customer),
-            )
-    return list(found.values())
-
-
-def _may_be_inside_a_number(needle: str) -> bool:
-    """Numbers read ``INV-2026-000123``: their only letters are the kind at the start, so text with a
-    letter can only match as a prefix (the prefix tier found it). Parts of numbers are digits and dashes;
-    looking letters up by trigram would read the posting lists of trigrams every number has."""
-    return not any(char.isalpha() for char in needle)
+    rows = _matches(base, [(column, Tier.PREFIX) for column in CUSTOMER_COLUMNS], needle, limit)
+    if not rows and parts and len(needle) >= MIN_CONTAINS_LENGTH:
+        rows = _matches(base, [(column, Tier.CONTAINS) for column in CUSTOMER_COLUMNS], needle, limit)
+    ranked: dict[int, tuple[tuple[Tier, int, int, str], Customer]] = {}
+    for customer in rows:
+        ranked[customer.pk] = (_tier([str(getattr(customer, c)) for c in CUSTOMER_COLUMNS], needle), customer)
+    best = sorted(ranked.values(), key=lambda hit: hit[0])[:limit]
+    return [
+        SearchHit("customer", rank[0], c.pk, c.external_id, customer_label(c), customer_detail(c))
+        for rank, c in best
+    ]
 
 
 def search_invoices(*, q: str, limit: int) -> list[SearchHit]:
-    """Finalized invoices whose number is, starts with or (when none does, and ``q`` has no letter)
-    contains ``q``."""
+    """Finalized invoices whose number is, starts or ends with ``q`` or (when none does, and ``q`` has
+    no letter) contains it: one or two queries."""
     needle = q.strip().upper()
-    base: QuerySet[Invoice] = Invoice.objects.filter(number__isnull=False).select_related("customer")
-    found: dict[int, SearchHit] = {}
-    for tier in _tiers(needle, suffix=True):
-        if len(found) >= limit or (tier is Tier.CONTAINS and (found or not _may_be_inside_a_number(needle))):
-            break
-        rows = _matches(
-            base.only(*INVOICE_ONLY).exclude(pk__in=list(found)),
-            ("number",),
-            tier,
-            needle,
-            limit - len(found),  # type: ignore[arg-type]
+    base = (
+        Invoice.objects.filter(number__isnull=False)
+        .only("id", "customer_id", "number", "status", "currency", "total", "amount_due")
+        .annotate(customer_external_id=F("customer__external_id"), customer_name=F("customer__name"))
+    )
+    rows = _matches(base, [("number", Tier.PREFIX), ("number", Tier.SUFFIX)], needle, limit)
+    if not rows and len(needle) >= MIN_CONTAINS_LENGTH and _may_be_inside_a_number(needle):
+        rows = _matches(base, [("number", Tier.CONTAINS)], needle, limit)
+    ranked = {invoice.pk: (_tier([str(invoice.number)], needle), invoice) for invoice in rows}
+    return [
+        SearchHit(
+            "invoice",
+            rank[0],
+            invoice.customer_id,
+            invoice.customer_external_id,  # type: ignore[attr-defined]
+            f"{invoice.number} · {invoice.customer_name}",  # type: ignore[attr-defined]
+            f"{invoice.get_status_display()} · total {format_money(invoice.total, invoice.currency)}"
+            f" · due {format_money(invoice.amount_due, invoice.currency)}",
+            invoice.pk,
         )
-        for invoice in sorted(rows, key=lambda i: _position(str(i.number), needle)):
-            found[invoice.pk] = SearchHit(
-                "invoice",
-                tier,
-                invoice.customer_id,
-                invoice.customer.external_id,
-                f"{invoice.number} · {invoice.customer.name}",
-                f"{invoice.get_status_display()} · total {format_money(invoice.total, invoice.currency)}"
-                f" · due {format_money(invoice.amount_due, invoice.currency)}",
-                invoice.pk,
-            )
-    return list(found.values())
+        for rank, invoice in sorted(ranked.values(), key=lambda hit: hit[0])[:limit]
+    ]
 
 
 def search(*, q: str, limit: int = 10) -> list[SearchHit]:
     """Customers and invoices matching ``q``, best tier first (customers before invoices in a tier);
-    at most ``limit`` of each kind."""
+    at most ``limit`` of each kind. Two to four queries."""
     q = q.strip()[:MAX_QUERY_LENGTH]
     if not q:
         return []
