@@ -76,3 +76,8 @@ urlpatterns += [
     route("reports/revenue", report_views.RevenueReport, "report-revenue"),
     route("reports/ar-aging", report_views.ArAgingReport, "report-ar-aging"),
 ]
+
+# One-box search (API.md, Search): customers and invoices for staff.
+from invoicing.api import search as search_views  # noqa: E402
+
+urlpatterns += [route("search", search_views.Search, "search")]
