@@ -72,9 +72,9 @@ def test_the_page_holds_plan_usage_invoices_payments_credit_contacts_and_history
     assert "team v1 Active · 3 seats · current period 2026-06-01 – 2026-07-01" in body  # plan, status badge
     assert "Max calls max_calls 1,000 12 of 1,000" in body  # usage against the limit
     assert "12 API calls api_calls" in body  # usage this period
-    assert "Due now USD 73.00 2 open invoices · 2 past due" in body
+    assert "Due now $73.00 2 open invoices · 2 past due" in body
     assert f"{world['first'].number} Open past due" in body
-    assert f"2026-04-02 02:00 {world['first'].number} Succeeded bank_transfer USD 30.00 wire-1" in body
+    assert f"2026-04-02 02:00 {world['first'].number} Succeeded bank_transfer $30.00 wire-1" in body
     assert "Goodwill" in body and "Ada Lovelace" in body
     assert "Created" in body and "Billed" in body  # the subscription's timeline
     assert "Contract No contract: billed at the plan's list prices." in body  # the contracts slot

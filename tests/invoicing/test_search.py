@@ -67,7 +67,7 @@ def test_an_invoice_is_found_by_its_number_or_a_part_of_it(people: dict[str, Any
         ("invoice", "rr-9", Tier.EXACT, people["invoice"].pk)
     ]
     assert whole[0].label == f"{number} · Road Runner Delivery"
-    assert whole[0].detail == "Open · total USD 100.00 · due USD 100.00"
+    assert whole[0].detail == "Open · total $100.00 · due $100.00"
     assert [(h.invoice_id, h.tier) for h in search(q=number[-6:])] == [
         (people["invoice"].pk, Tier.SUFFIX)
     ]  # "000001"
@@ -93,7 +93,7 @@ def test_search_api_shape_and_links(people: dict[str, Any], support_api: APIClie
                 "type": "invoice",
                 "customer": "rr-9",
                 "label": f"{invoice.number} · Road Runner Delivery",
-                "detail": "Open · total USD 100.00 · due USD 100.00",
+                "detail": "Open · total $100.00 · due $100.00",
                 "url": f"http://testserver/admin/customers/{people['roadrunner'].pk}/?invoice={invoice.pk}#invoice-{invoice.pk}",
             }
         ]
