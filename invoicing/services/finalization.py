@@ -49,7 +49,9 @@ from accounts.models import Customer
 from billing.pricing.money import is_rounded, round_amount
 from billing.services.usage import UsageQuery, usage_quantities
 from config.errors import Conflict, ErrorCode, NotFound, ValidationFailed
+from config.monitoring import count_after_commit
 from invoicing.models import BalanceTransaction, Invoice, InvoiceLine, InvoiceStatus, LineKind, Payment
+from invoicing.monitoring import AMOUNT_INVOICED, INVOICES_FINALIZED
 from invoicing.services.documents import (
     INVOICE_PREFIX,
     customer_snapshot,
@@ -288,6 +290,10 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
     _save_finalized(invoices)
     _record_history(invoices, user=user)
     invoice_documents_queue(invoice_ids=[invoice.pk for invoice in invoices])
+    for currency in sorted({invoice.currency for invoice in invoices}):
+        mine = [invoice for invoice in invoices if invoice.currency == currency]
+        count_after_commit(INVOICES_FINALIZED, len(mine), currency=currency)
+        count_after_commit(AMOUNT_INVOICED, float(sum(i.total for i in mine)), currency=currency)
     return invoices
 
 
