@@ -173,8 +173,25 @@ def _without_document():  # type: ignore[no-untyped-def]
 
 
 def _run_customers(run_id: int) -> list[int]:
-    return list(
+    """The customers a run left unbilled: its failures', and those of its failed chunks."""
+    failed = set(
         BillingRunFailure.objects.filter(run_id=run_id, customer_id__isnull=False)
+        .values_list("customer_id", flat=True)
+        .distinct()[:CUSTOMERS_SHOWN]
+    )
+    sub_ids = [
+        int(i)
+        for ids in BillingRunChunk.objects.filter(run_id=run_id, status=BillingRunChunk.Status.FAILED)
+        .order_by("index")
+        .values_list("subscription_ids", flat=True)
+        for i in ids
+    ][: CUSTOMERS_SHOWN * 4]
+    return sorted(failed | set(_customers_of(sub_ids)))[:CUSTOMERS_SHOWN]
+
+
+def _customers_of(subscription_ids: list[int]) -> list[int]:
+    return list(
+        Subscription.objects.filter(pk__in=subscription_ids)
         .order_by("customer_id")
         .values_list("customer_id", flat=True)
         .distinct()[:CUSTOMERS_SHOWN]
@@ -255,13 +272,7 @@ def billing_chunks_stuck(now: datetime) -> list[Finding]:
         by_run.setdefault(chunk.run_id, []).append(chunk)
     findings = []
     for run_id, chunks in by_run.items():
-        sub_ids = [int(i) for c in chunks for i in c.subscription_ids][: CUSTOMERS_SHOWN * 4]
-        customers = list(
-            Subscription.objects.filter(pk__in=sub_ids)
-            .order_by("customer_id")
-            .values_list("customer_id", flat=True)
-            .distinct()[:CUSTOMERS_SHOWN]
-        )
+        customers = _customers_of([int(i) for c in chunks for i in c.subscription_ids][: CUSTOMERS_SHOWN * 4])
         first = chunks[0]
         findings.append(
             Finding(

@@ -106,6 +106,7 @@ def fresh_caches() -> Any:
     client = usage_live.redis_client()
     if client is not None:
         keys = list(client.scan_iter("rc:usage:*", count=1000))
+        keys += list(client.scan_iter("rc:ingest:*", count=1000))  # operations' ingestion window
         if keys:
             client.delete(*keys)
     yield
