@@ -24,6 +24,7 @@ from accounts.audit import record_bulk_history, system_actor
 from accounts.models import InvoiceGrouping
 from billing.models import PendingLine, PlanVersion, Price, Subscription, SubscriptionChange
 from billing.pricing import LineAmounts, Period, invoice_totals, line_tax
+from billing.services.entitlement_stamps import entitlements_changed
 from billing.services.scheduled_changes import billing_horizons
 from billing.services.subscription_periods import full_period_fraction
 from billing.services.usage import UsageQuery, usage_quantities
@@ -167,6 +168,8 @@ def bill_subscriptions(
     for sub in computed.billed_subs:
         sub.updated_at = now
     bulk_update_rows(computed.billed_subs, SUB_FIELDS)
+    # new periods (and statuses) measure the limits: a bulk update sends no signal, so say it
+    entitlements_changed(customer_ids=[sub.customer_id for sub in computed.billed_subs])
     record_history(computed.billed_subs, update=True, run=run)
     result.billed_subscriptions += len(computed.billed_subs)
     return result
