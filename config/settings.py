@@ -250,6 +250,11 @@ SPECTACULAR_SETTINGS = {
 RATECARD_MAX_REQUEST_BYTES = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = RATECARD_MAX_REQUEST_BYTES
 
+# POST /api/v1/events: requests (batches of up to 1,000 events) a second per API token, and the burst
+# a token may send at once; beyond it, 429 with Retry-After (billing/api/throttles.py). 0: no limit.
+RATECARD_EVENTS_RATE_PER_SECOND = float(os.environ.get("RATECARD_EVENTS_RATE_PER_SECOND", "50"))
+RATECARD_EVENTS_BURST = float(os.environ.get("RATECARD_EVENTS_BURST", "100"))
+
 # Idempotency-Key records are kept this long (API.md: 24 hours).
 IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
 

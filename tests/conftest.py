@@ -110,6 +110,7 @@ def fresh_caches() -> Any:
         # the stamps' Redis mirrors: each test's database starts its stamps again from scratch
         keys += list(client.scan_iter("rc:access:*", count=1000))
         keys += list(client.scan_iter("rc:ent:*", count=1000))
+        keys += list(client.scan_iter("rc:rl:*", count=1000))  # rate-limit buckets, per token id
         if keys:
             client.delete(*keys)
     yield
