@@ -22,6 +22,8 @@ from typing import Any
 
 import structlog
 from celery import signals
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from config.monitoring import counter, histogram
@@ -71,10 +73,9 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        try:
-            response = self.get_response(request)
-        finally:
-            structlog.contextvars.clear_contextvars()
+        # bound until the response is closed (``request_finished`` below): Django logs a 4xx/5xx
+        # ("Not Found: ...") after the middlewares returned, and that line must carry the id too
+        response = self.get_response(request)
         match = request.resolver_match
         route = match.view_name if match is not None else "unmatched"
         method = request.method if request.method in METHODS else "OTHER"
@@ -90,6 +91,11 @@ class RequestContextMiddleware:
         if fields:
             structlog.contextvars.bind_contextvars(**fields)
         return None
+
+
+@receiver(request_finished, dispatch_uid="ratecard.request_id.finished")
+def _request_finished(**_kwargs: Any) -> None:
+    structlog.contextvars.clear_contextvars()
 
 
 # --- Celery: the id travels in a message header -----------------------------------------------------
