@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 from django.contrib.auth.models import Group, Permission, User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
@@ -43,7 +43,11 @@ def access_changed(**_kwargs: Any) -> None:
 # other leave the newer version; a process trusts a token it checked in the database only while the
 # mirror still shows the version of that check (and for at most FAST_AUTH_SECONDS, in case a mirror
 # write was lost while Redis was away).
-ACCESS_KEY = "rc:access:v"
+def access_key() -> str:
+    """The mirror's key, per database: test, bench and production databases may share one Redis."""
+    return f"rc:access:v:{connection.settings_dict['NAME']}"
+
+
 _MAX_SET = """
 local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
@@ -57,7 +61,7 @@ def access_mirror(version: int) -> None:
     if client is None:
         return
     try:
-        client.eval(_MAX_SET, 1, ACCESS_KEY, str(version))
+        client.eval(_MAX_SET, 1, access_key(), str(version))
     except Exception:  # Redis away: fast-path entries expire after FAST_AUTH_SECONDS
         structlog.get_logger(__name__).warning("access.mirror_not_moved", version=version)
 

@@ -93,7 +93,7 @@ def _remember(key_hash: str, user: Any, token: ApiToken, version: int | None) ->
 def fast_auth(raw_token: str) -> tuple[str, FastAuth] | None:
     """The token's fast-path entry (its hash and what it may do), or None: check it in the database.
 
-    The caller must compare ``entry.version`` with the Redis mirror (``ACCESS_KEY``), in the round trip
+    The caller must compare ``entry.version`` with the Redis mirror (``access_key()``), in the round trip
     it makes anyway, before trusting it.
     """
     key_hash = hash_token(raw_token)

@@ -66,6 +66,14 @@ def setup(customers: int, reuse: bool, redis_url: str) -> tuple[dict[str, str], 
         conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {DB_NAME}")
     subprocess.run([str(BIN / "python"), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    import redis
+
+    # a new database starts its access stamp again: its Redis mirror (which only grows) starts again too
+    client = redis.Redis.from_url(redis_url)
+    stale = [*client.scan_iter(f"rc:access:v:{DB_NAME}"), *client.scan_iter("rc:ent:v:*")]
+    stale += list(client.scan_iter("rc:usage:*"))
+    if stale:
+        client.delete(*stale)
 
     import django
 

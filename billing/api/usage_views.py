@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import ACCESS_KEY
+from accounts.access import access_key
 from accounts.authentication import fast_auth
 from accounts.models import Customer
 from billing.api.subscription_views import WhenField
@@ -75,7 +75,7 @@ def entitlements_fast(request: HttpRequest, external_id: str) -> HttpResponse | 
         return None
     try:
         customer_id = profiles.customer_id(external_id)
-        view, (access_version,) = customer_entitlements_with(customer_id=customer_id, also=[ACCESS_KEY])
+        view, (access_version,) = customer_entitlements_with(customer_id=customer_id, also=[access_key()])
     except (CustomerGone, NotFound):
         return None  # the DRF view answers the 404 in the API's error shape
     if access_version is None or int(access_version) != found[1].version:
