@@ -87,7 +87,10 @@ def ingestion_window(*, now: datetime, minutes: int) -> tuple[int, int, list[str
     rejected = sum(int(v or 0) for v in client.mget(keys["rejected"]))
     scores: dict[str, float] = {}
     for minute in span:
-        for name, score in client.zrange(CUSTOMERS_KEY.format(minute=minute), 0, -1, withscores=True):
+        ranked: list[tuple[str, float]] = client.zrange(  # type: ignore[assignment]
+            CUSTOMERS_KEY.format(minute=minute), 0, -1, withscores=True
+        )
+        for name, score in ranked:
             scores[name] = scores.get(name, 0) + score
     worst = sorted(scores, key=lambda name: (-scores[name], name))[:10]
     return accepted, rejected, worst

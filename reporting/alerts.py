@@ -95,9 +95,9 @@ def _apply(rule: AlertRule, findings: list[Finding], now: datetime, out: Evaluat
         for subject, finding in by_subject.items():
             if subject in open_now:
                 continue
-            incident = _open(rule, finding, now)
-            if incident is not None:
-                out.opened.append(incident.pk)
+            opened = _open(rule, finding, now)
+            if opened is not None:
+                out.opened.append(opened.pk)
 
 
 def _open(rule: AlertRule, finding: Finding, now: datetime) -> AlertIncident | None:

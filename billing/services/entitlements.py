@@ -192,8 +192,8 @@ def customer_entitlements_with(
     check, e.g. the access stamp of the token fast path); their values are None without Redis."""
     client = redis_client()
     if client is None:
-        entry = profiles.fresh(customer_id) or profiles.store(customer_id, (0, 0))
-        view = _view(entry.profile, usage_live_values(items=_items(customer_id, entry.profile)))
+        local = profiles.fresh(customer_id) or profiles.store(customer_id, (0, 0))
+        view = _view(local.profile, usage_live_values(items=_items(customer_id, local.profile)))
         return view, [None] * len(also)
     entry = profiles.fresh(customer_id)
     with client.pipeline(transaction=False) as pipe:

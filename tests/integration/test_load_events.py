@@ -19,11 +19,11 @@ from pathlib import Path
 from django.db import connection
 
 from accounts.services.tokens import api_token_create
-from bench.load_events import LoadResult, load
 from billing.models import UsageEvent
 from billing.services.catalog import metric_create
 from invoicing.models import BillingRun
 from tests.conftest import make_staff
+from tests.integration.load_client import LoadResult, load
 from tests.integration.workers import (
     AS_OF,
     REAL_SERVICES,

@@ -20,7 +20,7 @@ from tests.integration.workers import AS_OF, make_subscriptions
 
 
 def scrape(
-    client: Client | None = None, **headers: str
+    client: Client | None = None, **headers: Any
 ) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = (client or Client()).get("/metrics", **headers)
     assert response.status_code == 200, response.content

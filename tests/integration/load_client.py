@@ -9,7 +9,7 @@ the achieved rate and batch latencies.
 ``tests/integration/test_load_events.py`` runs it against gunicorn while a billing run executes on a
 Celery worker. From the command line, against a running server::
 
-    .venv/bin/python bench/load_events.py --port 8000 --token rc_... --customers c0000,c0001 \\
+    .venv/bin/python -m tests.integration.load_client --port 8000 --token rc_... --customers c0000,c0001 \\
         --metric api_calls --rate 10 --batch 1000 --seconds 60
 """
 
