@@ -6,20 +6,19 @@ ones are listed first; each page shows the section of ``docs/runbook.md`` for it
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from billing.admin.base import ImmutableMixin
 from reporting.alerts import incident_customers, runbook_section
 from reporting.models import AlertIncident
 
 
 @admin.register(AlertIncident)
-class AlertIncidentAdmin(admin.ModelAdmin):
+class AlertIncidentAdmin(ImmutableMixin, admin.ModelAdmin):
     list_display = (
         "title",
         "subject",
@@ -54,15 +53,6 @@ class AlertIncidentAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[AlertIncident]:
         # open incidents first, newest first within each
         return super().get_queryset(request).order_by("-status", "-opened_at", "-id")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description="mailed", boolean=True)
     def notified(self, obj: AlertIncident) -> bool:
