@@ -68,9 +68,22 @@ def histogram(
 
 
 def count_after_commit(metric: Any, amount: float = 1, **labels: str) -> None:
-    """Increment ``metric`` (with ``labels``) once the current transaction commits (at once outside one)."""
-    child = metric.labels(**labels) if labels else metric
-    transaction.on_commit(lambda: child.inc(amount))
+    """Increment ``metric`` (with ``labels``) once the current transaction commits (at once outside one).
+
+    A metric never breaks the write it counts: a failure to count is logged and forgotten.
+    """
+
+    def count() -> None:
+        try:
+            (metric.labels(**labels) if labels else metric).inc(amount)
+        except Exception as exc:
+            import structlog
+
+            structlog.get_logger(__name__).error(
+                "metrics.count_failed", error=f"{exc.__class__.__name__}: {exc}"
+            )
+
+    transaction.on_commit(count)
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,9 @@ INVOICES_FINALIZED = counter(
 )
 AMOUNT_INVOICED = counter(
     "ratecard_invoiced_amount_total",
-    "Totals of the invoices finalized, per currency (a rate for dashboards; the books are the invoices).",
-    labels=("currency",),
+    "Totals of the invoices finalized, per currency, charges and credits (a negative total) apart: a rate "
+    "for dashboards; the books are the invoices.",
+    labels=("currency", "kind"),
 )
 
 
@@ -80,10 +81,27 @@ def _last_finished() -> BillingRun | None:
     return BillingRun.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
 
 
+@db_gauge("ratecard_billing_run_failures", "Subscriptions that failed in the last finished billing run.")
+def last_run_failures() -> list[Sample]:
+    run = _last_finished()
+    return [Sample(run.failures_count if run else 0)]
+
+
+@db_gauge("ratecard_billing_run_last_duration_seconds", "Duration of the last finished billing run.")
+def last_run_duration() -> list[Sample]:
+    run = _last_finished()
+    return [Sample(run.duration_seconds if run and run.duration_seconds else 0)]
+
+
+@db_gauge("ratecard_billing_run_last_finished_timestamp", "When the last billing run finished (Unix time).")
+def last_run_finished() -> list[Sample]:
+    run = _last_finished()
+    return [Sample(int(run.finished_at.timestamp()) if run and run.finished_at else 0)]
+
+
 @db_gauge(
     "ratecard_billing_run_last",
-    "The last finished billing run: duration_seconds, finished_timestamp, subscriptions due, billed, "
-    "deferred and failed, invoices created.",
+    "The last finished billing run's subscriptions due, billed and deferred, and invoices created.",
     labels=("figure",),
 )
 def last_run() -> list[Sample]:
@@ -91,12 +109,9 @@ def last_run() -> list[Sample]:
     if run is None:
         return []
     return [
-        Sample(run.duration_seconds or 0, {"figure": "duration_seconds"}),
-        Sample(int(run.finished_at.timestamp()) if run.finished_at else 0, {"figure": "finished_timestamp"}),
         Sample(run.subscriptions_due, {"figure": "subscriptions_due"}),
         Sample(run.subscriptions_billed, {"figure": "subscriptions_billed"}),
         Sample(run.deferred, {"figure": "subscriptions_deferred"}),
-        Sample(run.failures_count, {"figure": "failures"}),
         Sample(run.invoices_created, {"figure": "invoices_created"}),
     ]
 

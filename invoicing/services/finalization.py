@@ -293,7 +293,12 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
     for currency in sorted({invoice.currency for invoice in invoices}):
         mine = [invoice for invoice in invoices if invoice.currency == currency]
         count_after_commit(INVOICES_FINALIZED, len(mine), currency=currency)
-        count_after_commit(AMOUNT_INVOICED, float(sum(i.total for i in mine)), currency=currency)
+        charged = sum((i.total for i in mine if i.total > 0), ZERO)
+        credited = -sum((i.total for i in mine if i.total < 0), ZERO)
+        if charged:
+            count_after_commit(AMOUNT_INVOICED, float(charged), currency=currency, kind="charge")
+        if credited:
+            count_after_commit(AMOUNT_INVOICED, float(credited), currency=currency, kind="credit")
     return invoices
 
 
