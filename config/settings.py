@@ -92,7 +92,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # first: it answers /api/ errors raised by the middlewares after it in the API's error shape
+    # outermost: the request id (logs, response, queued tasks) and the per-route count and latency
+    "config.request_context.RequestContextMiddleware",
+    # next: it answers /api/ errors raised by the middlewares after it in the API's error shape
     "config.api.middleware.ApiEdgeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -193,6 +195,11 @@ CELERY_BEAT_SCHEDULE = {
     "dunning-hourly": {"task": "invoicing.tasks.scheduled_dunning", "schedule": 3600.0},
     "email-outbox-every-minute": {"task": "invoicing.tasks.email_outbox_sweep", "schedule": 60.0},
     "usage-partitions-daily": {"task": "billing.tasks.usage_partitions_ensure_task", "schedule": 86400.0},
+    # the alert rules of every app's monitoring.py: incidents opened, mailed once, cleared
+    "alerts-evaluate": {
+        "task": "reporting.tasks.alerts_evaluate_task",
+        "schedule": float(os.environ.get("RATECARD_ALERT_EVALUATE_SECONDS", "60")),
+    },
 }
 
 if REDIS_URL:
@@ -242,6 +249,11 @@ SPECTACULAR_SETTINGS = {
 # API.md: a request body is at most 5 MB (413 in the error shape, config.api.middleware).
 RATECARD_MAX_REQUEST_BYTES = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = RATECARD_MAX_REQUEST_BYTES
+
+# POST /api/v1/events: requests (batches of up to 1,000 events) a second per API token, and the burst
+# a token may send at once; beyond it, 429 with Retry-After (billing/api/throttles.py). 0: no limit.
+RATECARD_EVENTS_RATE_PER_SECOND = float(os.environ.get("RATECARD_EVENTS_RATE_PER_SECOND", "50"))
+RATECARD_EVENTS_BURST = float(os.environ.get("RATECARD_EVENTS_BURST", "100"))
 
 # Idempotency-Key records are kept this long (API.md: 24 hours).
 IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
@@ -301,6 +313,21 @@ if _MAIL.file_path:
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or RATECARD_SELLER["email"]
 # an e-mail whose sending fails is retried with backoff (1, 2, 4... minutes) this many times in all
 RATECARD_EMAIL_MAX_ATTEMPTS = int(os.environ.get("RATECARD_EMAIL_MAX_ATTEMPTS", "6"))
+
+# --- Alerts (reporting/alerts.py; docs/runbook.md has a section per rule) -----------------------------
+# who hears about an incident: these addresses, else the active finance users with an e-mail address
+RATECARD_ALERT_EMAILS = env_list("RATECARD_ALERT_EMAILS", [])
+RATECARD_ALERT_EVALUATE_SECONDS = float(os.environ.get("RATECARD_ALERT_EVALUATE_SECONDS", "60"))
+# a billing run unfinished this long is late; no run started for this long means beat is not running
+RATECARD_ALERT_RUN_MAX_MINUTES = int(os.environ.get("RATECARD_ALERT_RUN_MAX_MINUTES", "60"))
+RATECARD_ALERT_NO_RUN_MINUTES = int(os.environ.get("RATECARD_ALERT_NO_RUN_MINUTES", "180"))
+# a chunk whose lease expired this long ago (the sweep runs every minute), or taken this many times
+RATECARD_ALERT_CHUNK_STUCK_MINUTES = int(os.environ.get("RATECARD_ALERT_CHUNK_STUCK_MINUTES", "10"))
+RATECARD_ALERT_CHUNK_ATTEMPTS = int(os.environ.get("RATECARD_ALERT_CHUNK_ATTEMPTS", "4"))
+# ingestion: at least this many events refused, and this share of all events, over the window
+RATECARD_ALERT_INGEST_WINDOW_MINUTES = int(os.environ.get("RATECARD_ALERT_INGEST_WINDOW_MINUTES", "10"))
+RATECARD_ALERT_INGEST_REJECTED_MIN = int(os.environ.get("RATECARD_ALERT_INGEST_REJECTED_MIN", "100"))
+RATECARD_ALERT_INGEST_REJECTED_RATIO = float(os.environ.get("RATECARD_ALERT_INGEST_REJECTED_RATIO", "0.05"))
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "console")

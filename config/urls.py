@@ -8,11 +8,12 @@ from config import health, metrics
 
 urlpatterns = [
     # finance's dashboard (the admin index for finance) and reports, before the admin's own routes
+    # the API first: the product's hot paths (entitlement checks, events) resolve without trying admin routes
+    path("api/v1/", include("config.api.urls")),
     path("admin/", include("reporting.admin_urls")),
     # the customer page and the search results (support's lookup; everyone's)
     path("admin/", include("invoicing.admin_urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("config.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[]), name="docs"),
     path("healthz", health.healthz, name="healthz"),

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.audit import record_bulk_history, system_actor
 from billing.models import PendingLine, PlanVersion, Price, Subscription, SubscriptionChange
+from billing.services.entitlement_stamps import entitlements_changed
 from billing.services.pending_lines import pending_lines_mark_invoiced
 from billing.services.scheduled_changes import billing_horizons
 from billing.services.subscription_boundaries import Boundary, SubState, plan_boundaries
@@ -178,6 +179,8 @@ def subscription_advance_apply(
         advance.subscription.updated_at = now
         subs.append(advance.subscription)
     bulk_update_rows(subs, ADVANCED_FIELDS)
+    # new periods (and statuses) measure the limits: a bulk update sends no signal, so say it
+    entitlements_changed(customer_ids=[sub.customer_id for sub in subs])
     # bulk writes bypass simple-history's signals: record them; a run's by the system actor
     if system_reason:
         record_bulk_history(subs, update=True, actor=system_actor(), reason=system_reason)

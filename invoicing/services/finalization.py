@@ -51,7 +51,9 @@ from django.utils import timezone
 from accounts.models import Customer
 from billing.pricing.money import round_amount
 from config.errors import Conflict, ErrorCode, NotFound
+from config.monitoring import count_after_commit
 from invoicing.models import BalanceTransaction, Invoice, InvoiceLine, InvoiceStatus
+from invoicing.monitoring import AMOUNT_INVOICED, INVOICES_FINALIZED
 from invoicing.services.documents import (
     INVOICE_PREFIX,
     customer_snapshot,
@@ -255,6 +257,15 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
     _save_finalized(invoices)
     _record_history(invoices, user=user)
     invoice_documents_queue(invoice_ids=[invoice.pk for invoice in invoices])
+    for currency in sorted({invoice.currency for invoice in invoices}):
+        mine = [invoice for invoice in invoices if invoice.currency == currency]
+        count_after_commit(INVOICES_FINALIZED, len(mine), currency=currency)
+        charged = sum((i.total for i in mine if i.total > 0), ZERO)
+        credited = -sum((i.total for i in mine if i.total < 0), ZERO)
+        if charged:
+            count_after_commit(AMOUNT_INVOICED, float(charged), currency=currency, kind="charge")
+        if credited:
+            count_after_commit(AMOUNT_INVOICED, float(credited), currency=currency, kind="credit")
     return invoices
 
 
