@@ -216,7 +216,16 @@ class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Payment
     extra = 0
     can_delete = False
-    fields = ("occurred_at", "amount", "status", "method", "reference", "failure_reason")
+    fields = (
+        "occurred_at",
+        "amount",
+        "status",
+        "method",
+        "stripe_payment_intent",
+        "failure_reason",
+        "amount_refunded",
+        "reference",
+    )
     readonly_fields = fields
 
 
@@ -692,7 +701,15 @@ class CreditNoteAdmin(ReadOnlyAdminMixin, HistoryAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("occurred_at", "invoice", "amount_display", "status", "method", "reference")
+    list_display = (
+        "occurred_at",
+        "invoice",
+        "amount_display",
+        "status",
+        "method",
+        "stripe_payment_intent",
+        "failure_reason",
+    )
     list_select_related = ("invoice",)
     list_filter = ("status", "method", "currency")
     search_fields = (
@@ -708,7 +725,9 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "method",
         "reference",
+        "stripe_payment_intent",
         "failure_reason",
+        "amount_refunded",
         "occurred_at",
         "created_at",
     )
@@ -721,4 +740,4 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # billing runs (start one, watch it, see what it billed, finalize its drafts) and the e-mail outbox have
 # their own modules (they use the helpers above)
-from invoicing import admin_outbox, admin_runs  # noqa: E402, F401
+from invoicing import admin_outbox, admin_payments, admin_runs  # noqa: E402, F401

@@ -65,8 +65,9 @@ from invoicing.services.billing_runs import (
     review_window,
 )
 from invoicing.services.credit_notes import credit_note_create
-from invoicing.services.dunning import dunning_run, invoice_payment_failed
+from invoicing.services.dunning import dunning_run
 from invoicing.services.finalization import invoice_record_payment, invoice_void
+from invoicing.services.payments import payment_failed_record
 
 SEED = 42
 USAGE_MAX_DELAY = timedelta(days=20)  # the late-event limit is 35 days
@@ -352,14 +353,23 @@ class _Simulation:
             invoice_id=invoice.pk,
             amount=Decimal(invoice.amount_due),
             at=when,
-            method="card" if card else "bank_transfer",
+            method="stripe" if card else "bank_transfer",
             reference=f"demo-{'ch' if card else 'wire'}-{invoice.number}",
         )
         self.report.payments += 1
 
     def fail(self, invoice_id: int, when: datetime) -> None:
         """The card is declined: the invoice is past due and dunning starts."""
-        invoice_payment_failed(invoice_id=invoice_id, at=when, reason="card_declined: insufficient_funds")
+        # a failed payment row (the payments list and the invoice show it) and dunning, as Stripe's report would
+        invoice = Invoice.objects.get(pk=invoice_id)
+        payment_failed_record(
+            invoice_id=invoice_id,
+            amount=Decimal(invoice.amount_due),
+            at=when,
+            method="stripe",
+            reference=f"demo-pi-{invoice.number}",
+            failure_message="Your card has insufficient funds. (card_declined: insufficient_funds)",
+        )
         self.report.failed_payments += 1
 
     def void(self, invoice_id: int, when: datetime) -> None:

@@ -25,7 +25,7 @@ from invoicing.api.serializers import (
     InvoiceActionInSerializer,
     InvoiceSerializer,
 )
-from invoicing.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus
+from invoicing.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus, Payment
 from invoicing.services.credit_notes import credit_note_create
 from invoicing.services.documents import invoice_send
 from invoicing.services.finalization import invoice_finalize, invoice_void
@@ -41,7 +41,10 @@ def invoices_for_api(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invo
     return (
         qs.select_related("customer")
         .defer("pdf")
-        .prefetch_related(Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id")))
+        .prefetch_related(
+            Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id")),
+            Prefetch("payments", queryset=Payment.objects.order_by("occurred_at", "id")),
+        )
     )
 
 

@@ -60,6 +60,7 @@ from invoicing.services.documents import (
 from invoicing.services.drafts import draft_totals_apply
 from invoicing.services.dunning import dunning_resolve
 from invoicing.services.invoice_documents import invoice_documents_queue
+from invoicing.services.stripe_sync import invoice_collect_queue
 from invoicing.services.subscription_billing import refresh_draft_usage
 
 log = structlog.get_logger(__name__)
@@ -288,6 +289,8 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
     _save_finalized(invoices)
     _record_history(invoices, user=user)
     invoice_documents_queue(invoice_ids=[invoice.pk for invoice in invoices])
+    # Stripe (issue #10): the outbox rows that collect them, in this transaction
+    invoice_collect_queue(invoices=invoices)
     return invoices
 
 
