@@ -256,8 +256,12 @@ def customer_payment_method_set(*, customer_id: int, payment_method_id: str) -> 
                 "exp_year": card.get("exp_year"),
             },
         )
+        # failed as reported (payment row, dunning) or as the last attempt's answer (the report may lag)
         failed = Invoice.objects.filter(
-            Q(payment_failed_at__isnull=False) | Q(payments__status=Payment.Status.FAILED),
+            Q(payment_failed_at__isnull=False)
+            | Q(payments__status=Payment.Status.FAILED)
+            | Q(stripe_outbox__outcome__startswith="declined")
+            | Q(stripe_outbox__outcome="no_payment_method"),
             customer_id=customer_id,
             status=InvoiceStatus.OPEN,
         ).distinct()

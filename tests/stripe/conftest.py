@@ -8,6 +8,8 @@ webhooks come about a second after the event, once: tests poll with a deadline (
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -108,6 +110,25 @@ def stripe_on(settings: Any, localstripe: LocalStripe, live_server: Any) -> Loca
     settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
     localstripe.register_webhook(f"{live_server.url}/stripe/webhook/")
     return localstripe
+
+
+@pytest.fixture
+def stripe_quiet(settings: Any, localstripe: LocalStripe) -> LocalStripe:
+    """Stripe on, but localstripe's own webhooks go nowhere: the test posts the events it signs itself."""
+    localstripe.reset()
+    settings.STRIPE_API_KEY = API_KEY
+    settings.STRIPE_API_BASE = localstripe.url
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    localstripe.register_webhook("http://127.0.0.1:9/nowhere")  # the discard port: refused at once
+    return localstripe
+
+
+def signed(event: dict[str, Any], *, secret: str = WEBHOOK_SECRET) -> tuple[bytes, str]:
+    """An event's body and its ``Stripe-Signature`` header, signed as Stripe (and localstripe) sign."""
+    payload = json.dumps(event).encode()
+    timestamp = int(time.time())
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    return payload, f"t={timestamp},v1={digest}"
 
 
 def wait_for(check: Callable[[], Any], *, timeout: float = 8.0, what: str = "the condition") -> Any:
