@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -85,7 +85,13 @@ class CustomerPaymentMethodSet(InvoicingView):
     required_permissions = {"POST": ["accounts.change_customer", "invoicing.add_customerpaymentmethod"]}
     serializer_class = PaymentMethodOutSerializer
 
-    @extend_schema(request=PaymentMethodInSerializer, responses=PaymentMethodOutSerializer)
+    @extend_schema(
+        request=PaymentMethodInSerializer,
+        responses={
+            200: PaymentMethodOutSerializer,
+            503: OpenApiResponse(description="Stripe could not be reached; nothing changed."),
+        },
+    )
     @idempotent_write
     def post(self, request: Request, external_id: str) -> Response:
         reject_unknown_fields(request, {"payment_method"})
