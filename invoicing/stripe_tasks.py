@@ -22,7 +22,8 @@ def stripe_outbox_deliver(self: Any, outbox_id: int) -> str:
         return "skipped"
     if row.next_attempt_at is not None and not self.request.is_eager:
         # eager (the demo, tests): no wait in the caller's request; the beat sweep tries again
-        countdown = max((row.next_attempt_at - timezone.now()).total_seconds(), 1)
+        # a second late rather than early: an attempt before next_attempt_at is skipped as backing off
+        countdown = max((row.next_attempt_at - timezone.now()).total_seconds(), 0) + 1
         stripe_outbox_deliver.apply_async((outbox_id,), countdown=countdown)
     return str(row.status)
 

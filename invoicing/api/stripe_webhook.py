@@ -5,8 +5,6 @@ its id and applied by a task after commit, so the answer is fast (Stripe waits a
 
 from __future__ import annotations
 
-import json
-
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -27,5 +25,5 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     if not isinstance(event, dict) or not event.get("id"):
         return JsonResponse({"errors": [{"field": None, "message": "Not a Stripe event."}]}, status=400)
     with transaction.atomic():
-        row, created = stripe_event_store(event=json.loads(json.dumps(event)))
+        row, created = stripe_event_store(event=event)
     return JsonResponse({"received": True, "duplicate": not created, "id": row.stripe_id})

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 import structlog
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from config.tasks_queue import task_enqueue
@@ -112,19 +113,21 @@ def stripe_outbox_queue(
     return row
 
 
-def stripe_outbox_deliver(*, outbox_id: int) -> StripeOutbox | None:
-    """One attempt at a pending row (module docs); None when it is not pending or another worker holds
-    it. Never raises for Stripe's failures: the row records them."""
+def stripe_outbox_deliver(*, outbox_id: int, now: datetime | None = None) -> StripeOutbox | None:
+    """One attempt at a pending row (module docs); None when it is not pending, another worker holds it,
+    or it is backing off (a retry queued twice, by its countdown and by the sweep, runs once). Never
+    raises for Stripe's failures: the row records them. ``now``: the sweep's clock (tests move it)."""
+    now = now or timezone.now()
     with transaction.atomic():
         row = (
             StripeOutbox.objects.select_for_update(skip_locked=True)
             .filter(pk=outbox_id, status=StripeOutbox.Status.PENDING)
+            .filter(Q(attempts=0) | Q(next_attempt_at__lte=now))
             .first()
         )
         if row is None:
             return None
         row.attempts += 1
-        now = timezone.now()
         try:
             # a savepoint: what a failed handler wrote goes, the attempt's record stays
             with transaction.atomic():

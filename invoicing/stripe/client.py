@@ -8,6 +8,7 @@ a repeated key, so a retried task never creates a second PaymentIntent. Errors a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import stripe
@@ -158,7 +159,9 @@ def event_verify(*, payload: bytes, signature: str | None) -> dict[str, Any]:
     if not secret or not signature:
         raise StripeSignatureInvalid("No Stripe-Signature header, or no STRIPE_WEBHOOK_SECRET configured.")
     try:
-        event = stripe.Webhook.construct_event(payload, signature, secret)
+        stripe.Webhook.construct_event(payload, signature, secret)
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise StripeSignatureInvalid(str(exc)) from exc
-    return event.to_dict()  # type: ignore[no-any-return]
+    # verified: the event exactly as Stripe sent it (plain JSON, what the ledger stores)
+    event: dict[str, Any] = json.loads(payload)
+    return event

@@ -111,3 +111,58 @@ def test_a_customer_shows_its_default_card(client: Client) -> None:
     page = finance.get(change_url(customer)).content.decode()
     assert "visa •••• 4242" in page and "12/2030" in page
     assert Invoice.objects.count() == 0
+
+
+def test_finance_records_a_bank_transfer_in_the_admin_never_above_what_is_due(client: Client) -> None:
+    from django.urls import reverse
+
+    from tests.invoicing.test_payments_api import open_invoice
+
+    invoice = open_invoice()
+    finance = logged_in(client, make_staff("fin", "finance"))
+    url = reverse("admin:invoicing_payment_add")
+    form = {
+        "invoice": invoice.pk,
+        "amount": "100.01",
+        "method": "bank_transfer",
+        "reference": "wire-9",
+        "occurred_at_0": "2026-02-10",
+        "occurred_at_1": "09:00:00",
+    }
+    refused = finance.post(url, form, follow=True).content.decode()
+    assert "Nothing was saved" in refused and "more than the 100.00 USD due" in refused
+    assert not invoice.payments.exists()
+    finance.post(url, {**form, "amount": "100.00"}, follow=True)
+    invoice.refresh_from_db()
+    (payment,) = invoice.payments.all()
+    assert (payment.method, payment.amount, invoice.status) == ("bank_transfer", 100, "paid")
+    support = logged_in(Client(), make_staff("sup", "support"))
+    assert support.get(url).status_code == 403
+
+
+def test_finance_charges_an_open_invoice_again_from_its_outbox_row(client: Client, settings: Any) -> None:
+    from tests.invoicing.test_payments_api import open_invoice
+
+    invoice = open_invoice()
+    invoice.customer.collection_method = "charge_automatically"
+    invoice.customer.save()
+    declined = StripeOutbox.objects.create(
+        key=f"invoice-{invoice.pk}-payment-1",
+        kind="invoice_collect",
+        customer=invoice.customer,
+        invoice=invoice,
+        status="done",
+        attempts=1,
+        outcome="declined: Your card was declined.",
+    )
+    settings.STRIPE_API_KEY = "sk_test_ratecard"  # Stripe on: the retry is an outbox row
+    finance = logged_in(client, make_staff("fin", "finance"))
+    response = finance.post(
+        changelist_url(StripeOutbox),
+        {"action": "charge_again", "_selected_action": [declined.pk]},
+        follow=True,
+    )
+    assert "Queued a new charge for 1 of 1 invoice(s)" in response.content.decode()
+    # delivered after commit (this test's transaction never commits: tests/stripe deliver for real)
+    retry = StripeOutbox.objects.get(key=f"invoice-{invoice.pk}-payment-2")
+    assert (retry.kind, retry.status, retry.invoice_id) == ("invoice_collect", "pending", invoice.pk)

@@ -42,8 +42,10 @@ def own_stripe(settings: Any, tmp_path: Path, live_server: Any) -> Iterator[Loca
 
 def deliver_due_later() -> list[str]:
     """What the beat sweep does once the rows' backoff has passed (an hour from now)."""
-    due = stripe_outbox_due(now=timezone.now() + timedelta(hours=1))
-    return [str(row.status) for row in (stripe_outbox_deliver(outbox_id=i) for i in due) if row is not None]
+    later = timezone.now() + timedelta(hours=1)
+    due = stripe_outbox_due(now=later)
+    delivered = (stripe_outbox_deliver(outbox_id=i, now=later) for i in due)
+    return [str(row.status) for row in delivered if row is not None]
 
 
 def test_with_stripe_down_finalizing_succeeds_and_the_sweep_later_charges_each_invoice_once(
@@ -67,6 +69,7 @@ def test_with_stripe_down_finalizing_succeeds_and_the_sweep_later_charges_each_i
     assert all("StripeUnavailable" in row.last_error for row in rows)
     assert all(row.next_attempt_at and row.next_attempt_at > timezone.now() for row in rows)
     assert stripe_outbox_due() == []  # backing off: the sweep leaves them until their time comes
+    assert stripe_outbox_deliver(outbox_id=rows[0].pk) is None  # nor does a stray task message
 
     own_stripe.start()
     own_stripe.register_webhook(f"{live_server.url}/stripe/webhook/")
