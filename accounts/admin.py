@@ -23,7 +23,9 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import ApiToken, Contact, Customer
 from accounts.services.customers import (
+    ADDRESS_FIELDS,
     EDITABLE_FIELDS,
+    TERMS_FIELDS,
     customer_create,
     customer_is_referenced,
     customer_remove,
@@ -151,32 +153,12 @@ class CustomerAdmin(HistoryAdmin):
         (
             "Billing",
             {
-                "fields": (
-                    "currency",
-                    "timezone",
-                    "billing_anchor",
-                    "invoice_grouping",
-                    "net_terms_days",
-                    "tax_rate_percent",
-                ),
+                "fields": ("currency", *TERMS_FIELDS),
                 "description": "A new time zone or billing anchor applies from the customer's next period. "
                 "The currency never changes.",
             },
         ),
-        (
-            "Billing address and tax",
-            {
-                "fields": (
-                    "address_line1",
-                    "address_line2",
-                    "postal_code",
-                    "city",
-                    "state",
-                    "country",
-                    "tax_id",
-                )
-            },
-        ),
+        ("Billing address and tax", {"fields": ADDRESS_FIELDS}),
         ("Integration", {"fields": ("stripe_customer_id", "created_at", "updated_at", "archived_at")}),
     )
 
@@ -252,7 +234,7 @@ class CustomerAdmin(HistoryAdmin):
             "confirm_label": "Yes, archive it",
             "back_url": change_url,
         }
-        return TemplateResponse(request, "admin/invoicing/confirm_action.html", context)
+        return TemplateResponse(request, "admin/confirm_action.html", context)
 
     @admin.display(description="contacts", ordering="contact_count")
     def contact_count(self, obj: Customer) -> int:

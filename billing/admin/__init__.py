@@ -5,14 +5,18 @@
 - ``catalog``: products, billable metrics, features, coupons;
 - ``subscriptions``: subscriptions (read-only, with their timeline, items and pending lines; the action
   "Cancel at period end") and pending lines;
-- ``base``: the read-only mixin and admin links; ``timeline``: a subscription's timeline.
+- ``timeline``: a subscription's timeline;
+- ``usage_report`` (a customer's daily usage page and CSV, drawn by ``usage_chart``) and
+  ``usage_alerts`` (alerts and their firings); ``usage_voids``: voided usage events.
+
+What every app's admin shares (read-only mixin, per-row action runner, confirmation page, links) is in
+``config.admin_kit``; ``HistoryAdmin`` in ``accounts.admin``.
 
 How amounts, tiers and instants read is in ``billing.display``. Who may do what comes from the role
 groups' model permissions (``accounts/roles.py``); these admins only ever take permissions away.
 """
 
-from billing.admin import catalog, plans, subscriptions, usage, usage_voids
-from billing.admin.base import ImmutableMixin
+from billing.admin import catalog, plans, subscriptions, usage_alerts, usage_chart, usage_report, usage_voids
 from billing.admin.plans import plan_version_copy_newest, plan_version_draft
 from billing.display import (
     DASH,
@@ -30,7 +34,6 @@ from billing.display import (
 __all__ = [
     "DASH",
     "EMPTY",
-    "ImmutableMixin",
     "catalog",
     "entitlement_text",
     "format_money",
@@ -44,6 +47,8 @@ __all__ = [
     "tier_rows",
     "tier_units",
     "tiers_table",
-    "usage",
+    "usage_alerts",
+    "usage_chart",
+    "usage_report",
     "usage_voids",
 ]

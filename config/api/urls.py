@@ -34,7 +34,9 @@ urlpatterns = [
     route("subscriptions", subscription_views.SubscriptionListCreate, "subscription-list"),
     route(r"subscriptions/(?P<sub_id>\d+)", subscription_views.SubscriptionDetail, "subscription-detail"),
     route(
-        r"subscriptions/(?P<sub_id>\d+)/change", subscription_views.SubscriptionChange, "subscription-change"
+        r"subscriptions/(?P<sub_id>\d+)/change",
+        subscription_views.SubscriptionChangeView,
+        "subscription-change",
     ),
     route(
         r"subscriptions/(?P<sub_id>\d+)/cancel", subscription_views.SubscriptionCancel, "subscription-cancel"

@@ -19,8 +19,8 @@ from invoicing.api.payment_serializers import PaymentSerializer
 from invoicing.api.serializers import CreditNoteSerializer
 from invoicing.api.views import InvoicingView, invoice_or_404
 from invoicing.models import CustomerPaymentMethod, Refund
+from invoicing.services.payment_outcomes import MANUAL_METHODS, payment_record_manual
 from invoicing.services.payment_refunds import payment_refund
-from invoicing.services.payments import MANUAL_METHODS, payment_record_manual
 from invoicing.services.stripe_sync import customer_payment_method_set
 
 

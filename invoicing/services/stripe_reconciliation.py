@@ -24,13 +24,13 @@ from typing import Any
 import structlog
 
 from invoicing.models import Payment, ReconciliationMismatch
-from invoicing.services.payment_refunds import stripe_refunds_apply
-from invoicing.services.payments import (
+from invoicing.services.payment_outcomes import (
     intent_charge,
     intent_invoice_id,
     mismatch_note,
     stripe_payment_intent_apply,
 )
+from invoicing.services.payment_refunds import stripe_refunds_apply
 from invoicing.stripe import client as stripe_client
 from invoicing.stripe.amounts import amount_from_stripe
 

@@ -170,7 +170,7 @@ def _deliver_invoice_collect(row: StripeOutbox) -> None:
     card = CustomerPaymentMethod.objects.filter(customer_id=invoice.customer_id).first()
     if card is None:
         # nothing to charge: a failed payment finance and the customer see, and dunning starts
-        from invoicing.services.payments import payment_failed_record
+        from invoicing.services.payment_outcomes import payment_failed_record
 
         payment_failed_record(
             invoice_id=invoice.pk,

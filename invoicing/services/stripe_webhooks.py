@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from config.tasks_queue import task_enqueue
 from invoicing.models import Invoice, Payment, PaymentDispute, StripeEvent
+from invoicing.services.payment_outcomes import intent_charge, stripe_payment_intent_apply
 from invoicing.services.payment_refunds import stripe_refunds_apply
-from invoicing.services.payments import intent_charge, stripe_payment_intent_apply
 from invoicing.stripe import client as stripe_client
 from invoicing.stripe.amounts import amount_from_stripe
 

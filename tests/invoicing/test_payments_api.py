@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from invoicing.models import Invoice, Refund, StripeOutbox
 from invoicing.services.finalization import invoice_finalize
-from invoicing.services.payments import payment_failed_record
+from invoicing.services.payment_outcomes import payment_failed_record
 from tests.invoicing.factories import FEB_1, make_customer, make_draft
 from tests.stripe.helpers import customer
 

@@ -18,8 +18,9 @@ from django.http import HttpRequest
 
 from accounts.admin import CustomerAdmin, HistoryAdmin, adopt_saved
 from billing.display import format_money
-from invoicing.admin import InvoiceAdmin, ReadOnlyAdminMixin
-from invoicing.admin import PaymentAdmin as BasePaymentAdmin
+from config.admin_kit import ReadOnlyAdminMixin
+from invoicing.admin.documents import PaymentAdmin as BasePaymentAdmin
+from invoicing.admin.invoices import InvoiceAdmin
 from invoicing.models import (
     CustomerPaymentMethod,
     Payment,
@@ -29,7 +30,7 @@ from invoicing.models import (
     StripeEvent,
     StripeOutbox,
 )
-from invoicing.services.payments import MANUAL_METHODS, payment_record_manual
+from invoicing.services.payment_outcomes import MANUAL_METHODS, payment_record_manual
 from invoicing.services.stripe_outbox import stripe_outbox_retry
 from invoicing.services.stripe_sync import invoice_collect_retry
 
