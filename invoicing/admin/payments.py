@@ -37,9 +37,12 @@ from invoicing.services.stripe_sync import invoice_collect_retry
 FINALIZE_PERM = "invoicing.finalize_invoice"
 
 
-@admin.display(description="amount", ordering="amount")
-def amount_display(obj: Refund | PaymentDispute) -> str:
-    return format_money(obj.amount, obj.currency)
+class AmountDisplay:
+    """``amount_display``: a refund's or dispute's amount as people read it (never ``180.0000``)."""
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Refund | PaymentDispute) -> str:
+        return format_money(obj.amount, obj.currency)
 
 
 @admin.register(StripeOutbox)
@@ -122,12 +125,12 @@ class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundAdmin(AmountDisplay, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "refunded_at",
         "invoice",
         "payment",
-        amount_display,
+        "amount_display",
         "status",
         "stripe_refund_id",
         "credit_note",
@@ -140,7 +143,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "invoice",
         "credit_note",
         "currency",
-        "amount",
+        "amount_display",
         "reason",
         "status",
         "stripe_refund_id",
@@ -152,8 +155,8 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(PaymentDispute)
-class PaymentDisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("opened_at", "invoice", "stripe_dispute_id", amount_display, "reason", "status")
+class PaymentDisputeAdmin(AmountDisplay, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("opened_at", "invoice", "stripe_dispute_id", "amount_display", "reason", "status")
     list_select_related = ("invoice",)
     list_filter = ("status",)
     search_fields = ("invoice__number", "stripe_dispute_id")
@@ -162,7 +165,7 @@ class PaymentDisputeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "payment",
         "stripe_dispute_id",
         "currency",
-        "amount",
+        "amount_display",
         "reason",
         "status",
         "opened_at",
@@ -181,21 +184,21 @@ class ReconciliationMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
 
 
-class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
+class RefundInline(AmountDisplay, ReadOnlyAdminMixin, admin.TabularInline):
     model = Refund
     fk_name = "invoice"
     extra = 0
     can_delete = False
-    fields = ("refunded_at", "amount", "status", "stripe_refund_id", "credit_note", "reason")
+    fields = ("refunded_at", "amount_display", "status", "stripe_refund_id", "credit_note", "reason")
     readonly_fields = fields
 
 
-class DisputeInline(ReadOnlyAdminMixin, admin.TabularInline):
+class DisputeInline(AmountDisplay, ReadOnlyAdminMixin, admin.TabularInline):
     model = PaymentDispute
     extra = 0
     can_delete = False
     verbose_name_plural = "disputes (flagged for finance)"
-    fields = ("opened_at", "stripe_dispute_id", "amount", "reason", "status")
+    fields = ("opened_at", "stripe_dispute_id", "amount_display", "reason", "status")
     readonly_fields = fields
 
 
