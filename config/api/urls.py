@@ -89,3 +89,8 @@ urlpatterns += [
     route(r"invoices/(?P<invoice_id>\d+)/payments", payment_views.InvoicePaymentCreate, "invoice-payments"),
     route(r"payments/(?P<payment_id>\d+)/refund", payment_views.PaymentRefund, "payment-refund"),
 ]
+
+# One-box search (API.md, Search): customers and invoices for staff.
+from invoicing.api import search as search_views  # noqa: E402
+
+urlpatterns += [route("search", search_views.Search, "search")]

@@ -72,6 +72,8 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("customer-payment-method", "POST", "/api/v1/customers/acme/payment-method", {"payment_method": "pm_card_visa"}, 403),
     ("invoice-payments", "POST", "/api/v1/invoices/{invoice}/payments", {"amount": "1.00", "method": "check", "reference": "c"}, 403),
     ("payment-refund", "POST", "/api/v1/payments/1/refund", {"amount": "1.00", "reason": "x"}, 403),
+    # the one-box search is a staff tool (finance, sales, support); the product addresses customers by id
+    ("search", "GET", "/api/v1/search?q=acme", None, 403),
 ]  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0004_system_actor'),
+        ('accounts', '0005_customer_search'),
     ]
 
     operations = [

@@ -16,8 +16,8 @@ def payment_methods_as_api_md(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0005_customer_collection_method'),
-        ('invoicing', '0007_billing_run_chunks'),
+        ('accounts', '0006_customer_collection_method'),
+        ('invoicing', '0008_invoice_number_search'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
