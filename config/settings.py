@@ -119,6 +119,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # the admin banner while Stripe calls are dead (templates/admin/base_site.html)
+                "invoicing.context_processors.stripe_alerts",
             ],
         },
     },
@@ -200,7 +202,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reporting.tasks.alerts_evaluate_task",
         "schedule": float(os.environ.get("RATECARD_ALERT_EVALUATE_SECONDS", "60")),
     },
+    # Stripe (issue #10): deliver the outbox rows a lost message left behind, retry failed webhook events
+    "stripe-outbox-every-minute": {"task": "invoicing.stripe_tasks.stripe_outbox_sweep", "schedule": 60.0},
+    "stripe-reconcile-daily": {"task": "invoicing.stripe_tasks.stripe_reconcile_daily", "schedule": 86400.0},
 }
+# tasks outside the apps' tasks.py modules that workers must know
+CELERY_IMPORTS = ["invoicing.stripe_tasks"]
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -262,6 +269,12 @@ IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
 STRIPE_API_KEY = os.environ.get("STRIPE_API_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+# the Stripe outbox (invoicing.services.stripe_outbox): backoff base doubling up to the cap, then dead
+RATECARD_STRIPE_OUTBOX_MAX_ATTEMPTS = int(os.environ.get("RATECARD_STRIPE_OUTBOX_MAX_ATTEMPTS", "8"))
+RATECARD_STRIPE_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("RATECARD_STRIPE_OUTBOX_BACKOFF_SECONDS", "30"))
+RATECARD_STRIPE_OUTBOX_BACKOFF_CAP_SECONDS = float(
+    os.environ.get("RATECARD_STRIPE_OUTBOX_BACKOFF_CAP_SECONDS", "3600")
+)
 
 # --- Billing rules ----------------------------------------------------------------------------------
 RATECARD_LATE_EVENT_GRACE_DAYS = int(os.environ.get("RATECARD_LATE_EVENT_GRACE_DAYS", "3"))

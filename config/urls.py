@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health, metrics
+from invoicing.api import stripe_webhook
 
 urlpatterns = [
     # finance's dashboard (the admin index for finance) and reports, before the admin's own routes
@@ -19,4 +20,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
+    path("stripe/webhook/", stripe_webhook.stripe_webhook, name="stripe-webhook"),
 ]

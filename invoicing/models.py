@@ -320,15 +320,24 @@ class Payment(models.Model):
         PENDING = "pending"
         SUCCEEDED = "succeeded"
         FAILED = "failed"
-        REFUNDED = "refunded"
+        REFUNDED = "refunded"  # refunded in full (a partial refund keeps ``succeeded``: see amount_refunded)
+
+    class Method(models.TextChoices):
+        STRIPE = "stripe", "card (Stripe)"
+        BANK_TRANSFER = "bank_transfer", "bank transfer"
+        CHECK = "check"
+        OTHER = "other"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
     currency = models.CharField(max_length=3)
     amount = amount_field()
+    # what refunds gave back of it (invoicing.payment_models.Refund); amount_paid on the invoice is net
+    amount_refunded = amount_field(default=0)
     status = models.CharField(max_length=12, choices=Status.choices)
-    method = models.CharField(max_length=32, default="manual")
+    method = models.CharField(max_length=32, choices=Method.choices, default=Method.OTHER)
     reference = models.CharField(max_length=255, blank=True, help_text="e.g. a Stripe PaymentIntent id")
-    failure_reason = models.CharField(max_length=255, blank=True)
+    stripe_payment_intent = models.CharField(max_length=255, blank=True, db_index=True)
+    failure_reason = models.CharField("failure message", max_length=255, blank=True)
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -350,3 +359,13 @@ class Payment(models.Model):
 
 # the documents and e-mails of an invoice live in their own module (imported here so Django finds them)
 from invoicing.document_models import DocumentImmutableError, EmailOutbox, InvoiceDocument  # noqa: E402, F401
+
+# what moves money through Stripe (outbox, webhook events, refunds, disputes, cards, reconciliation)
+from invoicing.payment_models import (  # noqa: E402, F401
+    CustomerPaymentMethod,
+    PaymentDispute,
+    ReconciliationMismatch,
+    Refund,
+    StripeEvent,
+    StripeOutbox,
+)

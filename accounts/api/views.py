@@ -15,6 +15,7 @@ from accounts.services import customers
 from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
 from config.errors import NotFound, ValidationFailed
+from invoicing.services.stripe_sync import customer_stripe_sync_queue
 
 
 def customer_or_404(external_id: str) -> Customer:
@@ -49,6 +50,7 @@ class CustomerListCreate(generics.GenericAPIView):
         customer = customers.customer_create(
             external_id=data.pop("external_id"), name=data.pop("name"), currency=data.pop("currency"), **data
         )
+        customer_stripe_sync_queue(customer_id=customer.pk)  # created in Stripe after commit (issue #10)
         return Response(CustomerOutSerializer(customer).data, status=status.HTTP_201_CREATED)
 
 
@@ -68,4 +70,5 @@ class CustomerDetail(generics.GenericAPIView):
         if "external_id" in data and data.pop("external_id") != customer.external_id:
             raise ValidationFailed("external_id cannot change.", field="external_id")
         customer = customers.customer_update(customer=customer, **data)
+        customer_stripe_sync_queue(customer_id=customer.pk)  # updated in Stripe after commit (issue #10)
         return Response(CustomerOutSerializer(customer).data)

@@ -13,7 +13,7 @@ business time, in order, and only through the services —
 - payments (``invoice_record_payment``): a card is charged within hours of the invoice's issue;
   customers on net terms pay by bank transfer near the end of their terms, so the open invoices today are
   the ones not due yet, and those of the customers whose card failed (below): the only ones past due;
-- four failed card payments in the last five weeks (``invoice_payment_failed``: the first card invoice
+- four failed card payments in the last five weeks (``payment_failed_record``: the first card invoice
   issued after each of ``FAILED_PAYMENTS_DAYS_BEFORE``) and a daily ``dunning_run``: the older two went
   through the whole schedule (their subscriptions are past due), the others are mid-way, and those
   customers pay nothing more; one invoice voided two days after it was issued (``invoice_void``); one
@@ -65,8 +65,9 @@ from invoicing.services.billing_runs import (
     review_window,
 )
 from invoicing.services.credit_notes import credit_note_create
-from invoicing.services.dunning import dunning_run, invoice_payment_failed
+from invoicing.services.dunning import dunning_run
 from invoicing.services.finalization import invoice_void
+from invoicing.services.payment_outcomes import payment_failed_record
 from invoicing.services.payments import invoice_record_payment
 
 SEED = 42
@@ -353,14 +354,23 @@ class _Simulation:
             invoice_id=invoice.pk,
             amount=Decimal(invoice.amount_due),
             at=when,
-            method="card" if card else "bank_transfer",
+            method="stripe" if card else "bank_transfer",
             reference=f"demo-{'ch' if card else 'wire'}-{invoice.number}",
         )
         self.report.payments += 1
 
     def fail(self, invoice_id: int, when: datetime) -> None:
         """The card is declined: the invoice is past due and dunning starts."""
-        invoice_payment_failed(invoice_id=invoice_id, at=when, reason="card_declined: insufficient_funds")
+        # a failed payment row (the payments list and the invoice show it) and dunning, as Stripe's report would
+        invoice = Invoice.objects.get(pk=invoice_id)
+        payment_failed_record(
+            invoice_id=invoice_id,
+            amount=Decimal(invoice.amount_due),
+            at=when,
+            method="stripe",
+            reference=f"demo-pi-{invoice.number}",
+            failure_message="Your card has insufficient funds. (card_declined: insufficient_funds)",
+        )
         self.report.failed_payments += 1
 
     def void(self, invoice_id: int, when: datetime) -> None:

@@ -77,6 +77,19 @@ urlpatterns += [
     route("reports/ar-aging", report_views.ArAgingReport, "report-ar-aging"),
 ]
 
+# Payments (issue #10): a default card, manual payments, refunds.
+from invoicing.api import payments as payment_views  # noqa: E402
+
+urlpatterns += [
+    route(
+        r"customers/(?P<external_id>[^/]+)/payment-method",
+        payment_views.CustomerPaymentMethodSet,
+        "customer-payment-method",
+    ),
+    route(r"invoices/(?P<invoice_id>\d+)/payments", payment_views.InvoicePaymentCreate, "invoice-payments"),
+    route(r"payments/(?P<payment_id>\d+)/refund", payment_views.PaymentRefund, "payment-refund"),
+]
+
 # One-box search (API.md, Search): customers and invoices for staff.
 from invoicing.api import search as search_views  # noqa: E402
 

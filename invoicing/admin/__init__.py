@@ -5,12 +5,13 @@
   uncollectible, credit note, resend, PDF), confirmed first, reported per row;
 - ``documents``: credit notes and payments (read-only);
 - ``runs``: billing runs (start, watch, retry, finalize their drafts);
-- ``outbox``: the e-mail outbox (retry failed e-mails).
+- ``outbox``: the e-mail outbox (retry failed e-mails);
+- ``payments``: Stripe (outbox, webhook events, reconciliation), refunds, disputes, recording a payment.
 
 What every app's admin shares (read-only mixin, per-row action runner, confirmation page, links) is in
 ``config.admin_kit``; how amounts read, in ``billing.display.format_money``.
 """
 
-from invoicing.admin import documents, invoice_actions, invoices, outbox, runs
+from invoicing.admin import documents, invoice_actions, invoices, outbox, payments, runs
 
-__all__ = ["documents", "invoice_actions", "invoices", "outbox", "runs"]
+__all__ = ["documents", "invoice_actions", "invoices", "outbox", "payments", "runs"]

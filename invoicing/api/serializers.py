@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from billing.api.subscription_views import WhenField
 from config.api.fields import AmountField, CurrencyContextMixin
+from invoicing.api.payment_serializers import PaymentSerializer
 from invoicing.models import CreditNote, Invoice, InvoiceLine
 from invoicing.selectors import invoice_is_past_due
 
@@ -63,6 +64,7 @@ class InvoiceSerializer(CurrencyContextMixin, serializers.ModelSerializer):
     amount_due = AmountField()
     amount_paid = AmountField()
     lines = InvoiceLineSerializer(many=True)
+    payments = PaymentSerializer(many=True, read_only=True)
 
     class Meta:
         model = Invoice
@@ -86,6 +88,7 @@ class InvoiceSerializer(CurrencyContextMixin, serializers.ModelSerializer):
             "amount_due",
             "amount_paid",
             "lines",
+            "payments",
         )
 
     def get_past_due(self, invoice: Invoice) -> bool:

@@ -23,6 +23,7 @@ from invoicing.models import (
     InvoiceLine,
     InvoiceStatus,
     LineKind,
+    Payment,
 )
 
 
@@ -43,7 +44,11 @@ def invoices_for_api(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invo
     return (
         qs.select_related("customer")
         .defer("pdf")
-        .prefetch_related(Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id")))
+        .prefetch_related(
+            Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id")),
+            # API.md: the invoice shape carries its payments (issue #10)
+            Prefetch("payments", queryset=Payment.objects.order_by("occurred_at", "id")),
+        )
     )
 
 

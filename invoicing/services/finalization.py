@@ -64,6 +64,7 @@ from invoicing.services.documents import (
 from invoicing.services.drafts import draft_totals_apply
 from invoicing.services.invoice_documents import invoice_documents_queue
 from invoicing.services.late_usage import drafts_with_stale_usage, refresh_draft_usage
+from invoicing.services.stripe_sync import invoice_collect_queue
 
 log = structlog.get_logger(__name__)
 
@@ -266,6 +267,8 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
             count_after_commit(AMOUNT_INVOICED, float(charged), currency=currency, kind="charge")
         if credited:
             count_after_commit(AMOUNT_INVOICED, float(credited), currency=currency, kind="credit")
+    # Stripe (issue #10): the outbox rows that collect them, in this transaction
+    invoice_collect_queue(invoices=invoices)
     return invoices
 
 

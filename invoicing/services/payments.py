@@ -28,7 +28,7 @@ def invoice_record_payment(
     invoice_id: int,
     amount: Decimal,
     at: datetime,
-    method: str = "manual",
+    method: str = Payment.Method.OTHER,
     reference: str = "",
 ) -> Payment:
     """Record a successful payment on an open or uncollectible invoice; fully paid -> ``paid``.

@@ -84,6 +84,7 @@ def customer_form_data(customer: Customer, **changes: Any) -> dict[str, Any]:
         "invoice_grouping": customer.invoice_grouping,
         "net_terms_days": customer.net_terms_days,
         "tax_rate_percent": customer.tax_rate_percent,
+        "collection_method": customer.collection_method,
         "address_line1": customer.address_line1,
         "address_line2": customer.address_line2,
         "postal_code": customer.postal_code,
