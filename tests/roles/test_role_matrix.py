@@ -25,6 +25,7 @@ from tests.roles.world import (
     USERS,
     Probe,
     admin_probes,
+    api_methods_without_request,
     api_probes,
     build_everything,
     clients_for,
@@ -389,6 +390,12 @@ def test_every_route_by_every_user_gets_what_the_table_says() -> None:
     wrong = {k: (expected[k], got[k]) for k in expected if expected[k] != got[k]}
 
     report = []
+    uncalled = api_methods_without_request()
+    if uncalled:
+        report.append(
+            "API methods no request calls (add a row with its path and body to TABLE in "
+            "tests/api/test_api_integration_role.py): " + ", ".join(uncalled)
+        )
     if missing:
         report.append("Routes the table does not cover. Check each cell against API.md's roles, then paste:")
         for probe in missing:
