@@ -1,0 +1,238 @@
+"""What the role matrix tries: the users, one object of every admin model, and every request.
+
+The requests are enumerated from the code, never listed by hand: the API's from the integration role's
+route table (its request bodies; that test checks the table covers every API route), the admin's from
+``admin.site._registry`` (each ModelAdmin's ``get_urls()`` and actions) and the reporting admin's
+urlconf, the rest from the root urlconf. So a new route becomes a new request, and the matrix fails until
+its table has a row for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.models import User
+from django.db.models import Model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import Customer
+from accounts.roles import FINANCE, INTEGRATION, SALES, SUPPORT
+from billing.models import BillableMetric, Product, UsageAlert, UsageAlertFiring
+from config.api.urls import urlpatterns as api_urlpatterns
+from invoicing.models import Invoice, Payment
+from reporting import admin_urls as reporting_admin_urls
+from tests.api.test_api_integration_role import TABLE, build_world, fill
+from tests.conftest import client_for, make_staff
+
+# the matrix's columns, in the table's order
+USERS = ("anonymous", FINANCE, SALES, SUPPORT, INTEGRATION, "superuser", "no_group")
+
+# routes outside the API and the admin: how to call them (method, path, body); a new one is called with
+# GET and POST (both printed in the missing rows) until it is named here
+OPS_CALLS: dict[str, list[tuple[str, str, Any]]] = {
+    "schema": [("GET", "/api/schema/", None)],
+    "docs": [("GET", "/api/docs/", None)],
+    "healthz": [("GET", "/healthz", None)],
+    "readyz": [("GET", "/readyz", None)],
+    "metrics": [("GET", "/metrics", None)],
+}
+# prefixes whose routes are enumerated elsewhere (the API from TABLE; the admin from its registry)
+ENUMERATED_ELSEWHERE = ("api/v1/", "admin/")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request of the matrix. ``key`` is the table's row key."""
+
+    key: str
+    method: str
+    path: str
+    body: Any = None
+    face: str = "api"  # "api" (token auth), "admin" or "ops" (session auth)
+    action: str = ""  # an admin action posted to a changelist
+    expected_integration: int | None = None  # from TABLE, for API rows
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def make_users() -> dict[str, User | None]:
+    users: dict[str, User | None] = {"anonymous": None}
+    for role in (FINANCE, SALES, SUPPORT, INTEGRATION):
+        users[role] = make_staff(f"matrix-{role}", role)
+    users["superuser"] = make_staff("matrix-root", None, superuser=True)
+    users["no_group"] = make_staff("matrix-nobody", None)
+    return users
+
+
+def build_everything(finance: APIClient) -> dict[str, str]:
+    """The integration test's world (catalog, a subscribed customer, invoices, a credit note, a run) and
+    one object of every other model the admin shows, so each change/delete/history page has a target."""
+    ids = build_world(finance)
+    ok = {
+        finance.patch("/api/v1/customers/acme", {"email": "billing@acme.test"}, format="json").status_code,
+        finance.post("/api/v1/plans", TEAM_PLAN, format="json").status_code,
+        finance.post("/api/v1/customers/acme/charges", {"description": "Setup", "unit_amount": "50"}, format="json").status_code,
+        finance.post("/api/v1/events", {"events": [event("void-me")]}, format="json").status_code,
+        finance.post("/api/v1/events/void", {"events": [{"customer": "acme", "event_id": "void-me"}]}, format="json").status_code,
+        finance.post(f"/api/v1/invoices/{ids['invoice']}/resend", format="json").status_code,
+    }  # fmt: skip
+    assert ok <= {200, 201, 202}, ok
+    Product.objects.create(code="vpn", name="Meshwork VPN")
+    customer = Customer.objects.get(external_id="acme")
+    alert = UsageAlert.objects.create(
+        customer=customer,
+        metric=BillableMetric.objects.get(code="api_calls"),
+        kind="quantity",
+        threshold=Decimal(10),
+    )
+    now = timezone.now()
+    UsageAlertFiring.objects.create(alert=alert, period_start=now, period_end=now, value=Decimal(11))
+    invoice = Invoice.objects.get(pk=ids["invoice"])
+    Payment.objects.create(
+        invoice=invoice, currency=invoice.currency, amount=Decimal(1), status="succeeded", occurred_at=now
+    )
+    return ids
+
+
+TEAM_PLAN = {
+    "code": "team",
+    "name": "Team",
+    "currency": "USD",
+    "prices": [
+        {
+            "code": "calls",
+            "model": "graduated",
+            "billing": "in_arrears",
+            "metric": "api_calls",
+            "tiers": [{"up_to": 100, "unit_amount": "0.10"}, {"up_to": None, "unit_amount": "0.05"}],
+        }
+    ],
+    "features": {"sso": True},
+}
+
+
+def event(event_id: str) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "customer": "acme",
+        "metric": "api_calls",
+        "timestamp": (timezone.now() - timedelta(hours=1)).isoformat(),
+        "properties": {},
+    }
+
+
+# --- the requests ------------------------------------------------------------------------------------
+
+
+def api_probes(ids: dict[str, str]) -> Iterator[Probe]:
+    for _name, method, path, body, status in TABLE:
+        data = {"events": [event("e-1")]} if body == "EVENTS" else fill(body, ids)
+        yield Probe(f"{method} {path}", method, fill(path, ids), data, expected_integration=status)
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), pattern
+
+
+def ops_probes() -> Iterator[Probe]:
+    for route, pattern in _walk(get_resolver().url_patterns):
+        if route.startswith(ENUMERATED_ELSEWHERE):
+            continue
+        calls = OPS_CALLS.get(pattern.name or "") or [("GET", "/" + route, None), ("POST", "/" + route, {})]
+        for method, path, body in calls:
+            # /readyz pings a Celery worker for a second when Redis is configured: not what this checks
+            extra = {"REDIS_URL": ""} if path == "/readyz" else {}
+            yield Probe(f"{method} {path}", method, path, body, face="ops", settings=extra)
+            if pattern.name == "metrics":  # behind its own token when one is set: no user's token opens it
+                token = {"METRICS_TOKEN": "matrix-scrape-token"}
+                yield Probe(f"{method} {path} METRICS_TOKEN=set", method, path, body, "ops", settings=token)
+
+
+def _first(model: type[Model]) -> Model:
+    found = model._default_manager.order_by("pk").first()
+    assert found is not None, f"the matrix's world has no {model._meta.label}: create one in build_everything"
+    return found
+
+
+def admin_probes() -> Iterator[Probe]:
+    """Each ModelAdmin's pages (GET; change and the history version page also POSTed empty), its custom
+    pages (GET, and POST ``post=yes`` as their confirmation forms do) and each action on one object."""
+    customer = _first(Customer)
+    for model, model_admin in admin.site._registry.items():
+        info = f"{model._meta.app_label}_{model._meta.model_name}"
+        obj = _first(model)
+        for pattern in model_admin.get_urls():
+            name = pattern.name
+            if not name:
+                continue
+            kind = name.removeprefix(info + "_")
+            if kind == "simple_history":
+                version = model.history.order_by("pk").first()  # type: ignore[attr-defined]
+                # price tiers are written in bulk with their version, without history rows: a version
+                # that does not exist still shows who gets past the permission checks (404, not 403)
+                target = getattr(version, model._meta.pk.attname) if version else obj.pk
+                url = reverse(f"admin:{name}", args=(target, version.history_id if version else 0))
+                yield from _admin(name, url, ("GET", "POST"))
+                continue
+            params = {"object_id": obj.pk, "customer_id": customer.pk, "id": obj.pk}
+            wanted = getattr(pattern.pattern, "converters", {}).keys()
+            url = reverse(f"admin:{name}", kwargs={k: v for k, v in params.items() if k in wanted})
+            if kind == "changelist":
+                yield from _admin(name, url, ("GET",))
+                for _func, action, _text in model_admin._get_base_actions():  # type: ignore[attr-defined]
+                    body = {"action": action, "_selected_action": [obj.pk], "index": "0"}
+                    yield Probe(f"POST admin:{name} action={action}", "POST", url, body, "admin", action)
+            elif kind in ("add", "delete", "history"):
+                yield from _admin(name, url, ("GET",))
+            elif kind == "change":
+                yield from _admin(name, url, ("GET", "POST"))
+            else:  # the ModelAdmin's own pages
+                yield from _admin(name, url, ("GET", "POST"), {"post": "yes"})
+    for app_label in sorted({m._meta.app_label for m in admin.site._registry}):
+        url = reverse("admin:app_list", kwargs={"app_label": app_label})
+        yield Probe(f"GET admin:app_list app_label={app_label}", "GET", url, face="admin")
+    for pattern in reporting_admin_urls.urlpatterns:
+        name = f"{reporting_admin_urls.app_name}:{pattern.name}"
+        yield Probe(f"GET {name}", "GET", reverse(name), face="admin")
+
+
+def _admin(name: str, url: str, methods: tuple[str, ...], body: Any = None) -> Iterator[Probe]:
+    for method in methods:
+        yield Probe(f"{method} admin:{name}", method, url, body if method == "POST" else None, "admin")
+
+
+def clients_for(users: dict[str, User | None]) -> dict[str, tuple[APIClient, Client]]:
+    """Per user: an API client with its Bearer token, and a client logged in to the admin. A server
+    error is an answer like any other here (500 in the cell), so one does not hide the rest."""
+    clients: dict[str, tuple[APIClient, Client]] = {}
+    for label, user in users.items():
+        api = APIClient() if user is None else client_for(user)
+        api.raise_request_exception = False
+        site = Client(raise_request_exception=False)
+        if user is not None:
+            site.force_login(user)
+        clients[label] = (api, site)
+    return clients
+
+
+def api_methods_without_request() -> list[str]:
+    """The API routes' methods that TABLE (the request list) does not call: each needs a TABLE row."""
+    called = {(name, method) for name, method, *_ in TABLE}
+    missing = []
+    for pattern in api_urlpatterns:
+        view = pattern.callback.view_class  # type: ignore[attr-defined]
+        for method in ("get", "post", "put", "patch", "delete"):
+            if hasattr(view, method) and (pattern.name, method.upper()) not in called:
+                missing.append(f"{method.upper()} {pattern.name}")
+    return missing
