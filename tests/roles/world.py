@@ -27,10 +27,18 @@ from accounts.models import Customer
 from accounts.roles import FINANCE, INTEGRATION, SALES, SUPPORT
 from billing.models import BillableMetric, Product, UsageAlert, UsageAlertFiring
 from config.api.urls import urlpatterns as api_urlpatterns
-from invoicing.models import Invoice, Payment
-from reporting import admin_urls as reporting_admin_urls
+from invoicing.models import (
+    CustomerPaymentMethod,
+    Invoice,
+    PaymentDispute,
+    ReconciliationMismatch,
+    StripeOutbox,
+)
+from invoicing.services.stripe_webhooks import stripe_event_store
+from reporting.models import AlertIncident
 from tests.api.test_api_integration_role import TABLE, build_world, fill
 from tests.conftest import client_for, make_staff
+from tests.stripe.conftest import WEBHOOK_SECRET, signed
 
 # the matrix's columns, in the table's order
 USERS = ("anonymous", FINANCE, SALES, SUPPORT, INTEGRATION, "superuser", "no_group")
@@ -43,6 +51,7 @@ OPS_CALLS: dict[str, list[tuple[str, str, Any]]] = {
     "healthz": [("GET", "/healthz", None)],
     "readyz": [("GET", "/readyz", None)],
     "metrics": [("GET", "/metrics", None)],
+    "stripe-webhook": [],  # webhook_probes
 }
 # prefixes whose routes are enumerated elsewhere (the API from TABLE; the admin from its registry)
 ENUMERATED_ELSEWHERE = ("api/v1/", "admin/")
@@ -56,10 +65,11 @@ class Probe:
     method: str
     path: str
     body: Any = None
-    face: str = "api"  # "api" (token auth), "admin" or "ops" (session auth)
+    face: str = "api"  # "api" (token auth), "admin", "ops" (session auth) or "webhook" (Stripe-signed)
     action: str = ""  # an admin action posted to a changelist
     expected_integration: int | None = None  # from TABLE, for API rows
     settings: dict[str, Any] = field(default_factory=dict)
+    signature: str = ""  # the Stripe webhook's: "" (none), "forged" or "valid", signed when sent
 
 
 def make_users() -> dict[str, User | None]:
@@ -94,11 +104,55 @@ def build_everything(finance: APIClient) -> dict[str, str]:
     )
     now = timezone.now()
     UsageAlertFiring.objects.create(alert=alert, period_start=now, period_end=now, value=Decimal(11))
-    invoice = Invoice.objects.get(pk=ids["invoice"])
-    Payment.objects.create(
-        invoice=invoice, currency=invoice.currency, amount=Decimal(1), status="succeeded", occurred_at=now
+    build_payments(finance, ids, customer)
+    AlertIncident.objects.create(
+        rule="billing_run_failed",
+        subject=f"run:{ids['run']}",
+        title="A billing run failed",
+        message="2 invoices failed",
+        runbook="billing_run_failed",
+        customer_ids=[customer.pk],
+        opened_at=now,
+        last_seen_at=now,
     )
     return ids
+
+
+def build_payments(finance: APIClient, ids: dict[str, str], customer: Customer) -> None:
+    """A refund of the world's check payment (through the API: the refund and its credit note), and one
+    row of each Stripe model: Stripe is off in tests, so what its calls and webhooks would write is
+    written here."""
+    refund = finance.post(
+        f"/api/v1/payments/{ids['payment']}/refund", {"amount": "1.00", "reason": "x"}, format="json"
+    )
+    assert refund.status_code == 201, refund.content
+    invoice = Invoice.objects.get(pk=ids["invoice"])
+    now = timezone.now()
+    StripeOutbox.objects.create(
+        key=f"invoice-{invoice.pk}-payment-1", kind="invoice_collect", customer=customer, invoice=invoice
+    )
+    stripe_event_store(
+        event={"id": "evt_matrix", "type": "charge.dispute.created", "data": {"object": {"id": "dp_1"}}}
+    )
+    PaymentDispute.objects.create(
+        invoice=invoice,
+        stripe_dispute_id="dp_1",
+        currency=invoice.currency,
+        amount=Decimal(1),
+        status="needs_response",
+        opened_at=now,
+        last_event_at=now,
+    )
+    CustomerPaymentMethod.objects.create(
+        customer=customer, stripe_payment_method_id="pm_card_visa", brand="visa", last4="4242"
+    )
+    ReconciliationMismatch.objects.create(
+        kind="amount_differs",
+        invoice=invoice,
+        stripe_object_id="pi_1",
+        detail="1.00 here, 2.00 there",
+        found_at=now,
+    )
 
 
 TEAM_PLAN = {
@@ -149,6 +203,9 @@ def ops_probes() -> Iterator[Probe]:
     for route, pattern in _walk(get_resolver().url_patterns):
         if route.startswith(ENUMERATED_ELSEWHERE):
             continue
+        if pattern.name == "stripe-webhook":
+            yield from webhook_probes("/" + route)
+            continue
         calls = OPS_CALLS.get(pattern.name or "") or [("GET", "/" + route, None), ("POST", "/" + route, {})]
         for method, path, body in calls:
             # /readyz pings a Celery worker for a second when Redis is configured: not what this checks
@@ -157,6 +214,27 @@ def ops_probes() -> Iterator[Probe]:
             if pattern.name == "metrics":  # behind its own token when one is set: no user's token opens it
                 token = {"METRICS_TOKEN": "matrix-scrape-token"}
                 yield Probe(f"{method} {path} METRICS_TOKEN=set", method, path, body, "ops", settings=token)
+
+
+def webhook_probes(path: str) -> Iterator[Probe]:
+    """Stripe's webhook: the signature is the auth, whoever's session comes along. Unsigned, forged, or
+    with no secret configured: 400 for everyone; signed with the secret: 200 for everyone."""
+    event = {"id": "evt_matrix_probe", "type": "customer.updated", "data": {"object": {"id": "cus_matrix"}}}
+    secret = {"STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    yield Probe(f"GET {path}", "GET", path, face="ops", settings=secret)
+    for signature in ("", "forged", "valid"):
+        key = f"POST {path} signature={signature or 'none'}"
+        yield Probe(key, "POST", path, event, "webhook", settings=secret, signature=signature)
+    unset = {"STRIPE_WEBHOOK_SECRET": ""}
+    key = f"POST {path} signature=valid STRIPE_WEBHOOK_SECRET=unset"
+    yield Probe(key, "POST", path, event, "webhook", settings=unset, signature="valid")
+
+
+def webhook_request(probe: Probe) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a webhook probe, signed now (a signature is good for 5 minutes)."""
+    secret = "whsec_someone_else" if probe.signature == "forged" else WEBHOOK_SECRET
+    payload, signature = signed(probe.body, secret=secret)
+    return payload, {"Stripe-Signature": signature} if probe.signature else {}
 
 
 def _first(model: type[Model]) -> Model:
@@ -202,9 +280,26 @@ def admin_probes() -> Iterator[Probe]:
     for app_label in sorted({m._meta.app_label for m in admin.site._registry}):
         url = reverse("admin:app_list", kwargs={"app_label": app_label})
         yield Probe(f"GET admin:app_list app_label={app_label}", "GET", url, face="admin")
-    for pattern in reporting_admin_urls.urlpatterns:
-        name = f"{reporting_admin_urls.app_name}:{pattern.name}"
-        yield Probe(f"GET {name}", "GET", reverse(name), face="admin")
+    yield from staff_page_probes(customer)
+
+
+def staff_page_probes(customer: Model) -> Iterator[Probe]:
+    """The pages under /admin/ that are no ModelAdmin's (the reports, the customer page, the search
+    results): every urlconf included at admin/ besides the admin site's own, read with GET."""
+    for resolver in get_resolver().url_patterns:
+        if not isinstance(resolver, URLResolver) or str(resolver.pattern) != "admin/":
+            continue
+        if resolver.namespace == admin.site.name:
+            continue
+        for _route, pattern in _walk(resolver.url_patterns):
+            name = f"{resolver.namespace}:{pattern.name}"
+            wanted = getattr(pattern.pattern, "converters", {}).keys()
+            url = reverse(name, kwargs={"customer_id": customer.pk} if "customer_id" in wanted else {})
+            yield Probe(f"GET {name}", "GET", url + STAFF_PAGE_QUERY.get(name, ""), face="admin")
+
+
+# what a staff page is asked (a search with no words shows only the box)
+STAFF_PAGE_QUERY = {"lookup:search": "?q=acme"}
 
 
 def _admin(name: str, url: str, methods: tuple[str, ...], body: Any = None) -> Iterator[Probe]:
@@ -231,7 +326,7 @@ def api_methods_without_request() -> list[str]:
     called = {(name, method) for name, method, *_ in TABLE}
     missing = []
     for pattern in api_urlpatterns:
-        view = pattern.callback.view_class  # type: ignore[attr-defined]
+        view = pattern.callback.cls  # type: ignore[attr-defined]  # DRF sets it (a wrapped view too)
         for method in ("get", "post", "put", "patch", "delete"):
             if hasattr(view, method) and (pattern.name, method.upper()) not in called:
                 missing.append(f"{method.upper()} {pattern.name}")
