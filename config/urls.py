@@ -6,6 +6,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health, metrics
 
+# the admin is the whole site people use: no "View site" link to a page that does not exist
+admin.site.site_url = None  # type: ignore[assignment]
+handler403 = "config.error_pages.forbidden"
+handler404 = "config.error_pages.not_found"
+
 urlpatterns = [
     # finance's dashboard (the admin index for finance) and reports, before the admin's own routes
     path("admin/", include("reporting.admin_urls")),
