@@ -95,12 +95,13 @@ def confirmation_page(
     selected: Iterable[int] = (),
     warning: str = "",
     ask_reason: bool = False,
+    hidden: dict[str, str] | None = None,
 ) -> TemplateResponse:
     """An intermediate page like Django's delete confirmation: what will happen to which rows.
 
     ``rows`` are ``(label, detail)`` pairs shown as a list, or, with ``columns``, a table's rows. For a
     changelist action, ``action`` and ``selected`` are posted back with ``post=yes``; for an object's own
-    page the form posts to the same URL. ``ask_reason`` adds a required "reason" box (voiding keeps it).
+    page the form posts to the same URL. ``ask_reason`` adds a required "reason" box (voiding keeps it); ``hidden`` fields are posted back.
     """
     opts = modeladmin.model._meta
     return admin_page(
@@ -116,6 +117,7 @@ def confirmation_page(
         selected=list(selected),
         warning=warning,
         ask_reason=ask_reason,
+        hidden=hidden or {},
         action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
         back_url=request.META.get("HTTP_REFERER")
         or reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),

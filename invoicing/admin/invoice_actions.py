@@ -151,6 +151,7 @@ class InvoiceActionsMixin(InvoicePaymentsMixin):
             ),
             path("<path:object_id>/void/", wrap(self.void_view), name="invoicing_invoice_void"),
             path("<path:object_id>/payment/", wrap(self.payment_view), name="invoicing_invoice_payment"),
+            path("<path:object_id>/lines/", wrap(self.draft_lines_view), name="invoicing_invoice_lines"),
             path(
                 "<path:object_id>/credit-note/", wrap(self.credit_note_view), name="invoicing_invoice_credit"
             ),
@@ -196,6 +197,7 @@ class InvoiceActionsMixin(InvoicePaymentsMixin):
             tools.append({"url": admin_url(invoice, "pdf"), "label": label})
             finance = self.has_finalize_permission(request)
             if status == InvoiceStatus.DRAFT and finance:
+                tools.append({"url": admin_url(invoice, "lines"), "label": "Add or remove lines"})
                 tools.append({"url": admin_url(invoice, "finalize"), "label": "Finalize"})
             if status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) and finance:
                 tools.append({"url": admin_url(invoice, "payment"), "label": "Record payment"})

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 from django.utils import timezone
@@ -20,6 +20,7 @@ from django.utils import timezone
 from billing.display import format_money, local_datetime, zone
 from config.admin_kit import admin_page, admin_url, form_digest
 from config.errors import RatecardError
+from invoicing.admin.draft_lines import DraftLinesMixin
 from invoicing.models import FinalizedInvoiceError, Invoice, InvoiceStatus
 from invoicing.services.finalization import invoice_record_payment, invoice_void
 
@@ -48,7 +49,7 @@ class VoidForm(forms.Form):
     )
 
 
-class InvoicePaymentsMixin(admin.ModelAdmin):
+class InvoicePaymentsMixin(DraftLinesMixin):
     """Mixed into ``InvoiceAdmin`` before ``InvoiceActionsMixin`` (which routes ``payment/`` and ``void/``)."""
 
     def has_finalize_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
