@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.admin import HistoryAdmin
 from billing.display import EMPTY, format_money, format_quantity
 from config.admin_kit import PROBLEM_COLOR, ReadOnlyAdminMixin, admin_url, badge
+from invoicing.admin.documents import credit_note_pdf_link
 from invoicing.admin.invoice_actions import InvoiceActionsMixin
 from invoicing.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus, Payment
 from invoicing.selectors import invoices_past_due
@@ -92,7 +93,7 @@ class CreditNoteInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ("number", "amount_display", "reason", "issued_at", "created_by")
+    fields = ("number", "amount_display", "reason", "issued_at", "created_by", "pdf")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CreditNote]:
@@ -101,6 +102,10 @@ class CreditNoteInline(ReadOnlyAdminMixin, admin.TabularInline):
     @admin.display(description="amount")
     def amount_display(self, obj: CreditNote) -> str:
         return format_money(obj.amount, obj.currency)
+
+    @admin.display(description="PDF")
+    def pdf(self, obj: CreditNote) -> str:
+        return credit_note_pdf_link(obj)
 
 
 class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):

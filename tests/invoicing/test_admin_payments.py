@@ -9,10 +9,13 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
+from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 
 from invoicing.models import Invoice, InvoiceStatus, Payment
+from invoicing.services.credit_note_pdf import TEMPLATE, credit_note_context
+from invoicing.services.credit_notes import credit_note_create
 from invoicing.services.finalization import invoice_finalize
 from tests.invoicing.factories import make_customer, make_draft, subscription_line
 
@@ -114,3 +117,21 @@ def test_only_finance_records_payments(client: Client, request: pytest.FixtureRe
     assert client.get(reverse("admin:invoicing_invoice_payment", args=(invoice.pk,))).status_code == 403
     page = client.get(reverse("admin:invoicing_invoice_change", args=(invoice.pk,))).content.decode()
     assert "Record payment" not in page
+
+
+def test_a_credit_note_has_a_pdf_linked_from_its_invoice(client: Client, support_user: User) -> None:
+    invoice = finalized("120.00")
+    note = credit_note_create(invoice_id=invoice.pk, amount=Decimal("20.00"), reason="Outage on Feb 2")
+    client.force_login(support_user)
+    page = client.get(reverse("admin:invoicing_invoice_change", args=(invoice.pk,))).content.decode()
+    url = reverse("admin:invoicing_creditnote_pdf", args=(note.pk,))
+    assert url in page  # the note and its PDF show on the invoice
+    response = client.get(url)
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == f'attachment; filename="{note.number}.pdf"'
+    assert response.content.startswith(b"%PDF-")
+    context = credit_note_context(note=note)
+    assert context["amount"] == "20,00\xa0US$"  # the customer's locale (DE), as on its invoice's PDF
+    html = render_to_string(TEMPLATE, context)  # what the PDF draws
+    assert "CREDIT NOTE" in html and note.number in html and f"{invoice.number} of " in html
+    assert "20,00\xa0US$ credited" in html and "Outage on Feb 2" in html
