@@ -231,3 +231,23 @@ def test_plan_pages_show_the_edit_link_to_finance(client: Client, finance_user: 
     page = logged_in(client, finance_user).get(reverse("admin:billing_plan_change", args=(v1.plan_id,)))
     assert reverse("admin:billing_plan_edit_version", args=(v1.plan_id,)) in page.content.decode()
     assert Plan.objects.count() == 1
+
+
+def test_a_403_is_the_admin_styled_page_and_logs_no_traceback(
+    client: Client, support_user: User, caplog: pytest.LogCaptureFixture
+) -> None:
+    v1 = seat_plan()
+    response = logged_in(client, support_user).get(
+        reverse("admin:billing_plan_edit_version", args=(v1.plan_id,))
+    )
+    assert response.status_code == 403
+    assert "Your role does not allow this page or action." in response.content.decode()
+    assert "Ratecard billing" in response.content.decode()  # the admin's header, not Django's bare page
+    forbidden = [
+        r for r in caplog.records if r.name == "django.request" and getattr(r, "status_code", 0) == 403
+    ]
+    assert forbidden and all(r.exc_info is None for r in forbidden)
+
+
+def test_the_header_has_no_view_site_link(client: Client, finance_user: User) -> None:
+    assert "View site" not in logged_in(client, finance_user).get(reverse("admin:index")).content.decode()

@@ -111,7 +111,12 @@ def test_finance_creates_a_subscription_and_changes_seats_seeing_the_proration(
     customer = utc_customer("cus_new")
     base = live_server.url
     log_in(page, base, "fiona")
+    page.set_viewport_size({"width": 1366, "height": 900})  # the laptops finance works on
+    for url in ("/admin/billing/subscription/", "/admin/invoicing/invoice/", "/admin/billing/plan/"):
+        page.goto(base + url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1366, url  # no sideways scroll
     page.goto(f"{base}/admin/billing/subscription/")
+    shot(page, "workplace-subscriptions-1366")
     page.click("text=New subscription")
     page.fill("#id_customer", "cus_new")
     page.select_option("#id_plan", "team")
