@@ -241,6 +241,8 @@ class PlanAdmin(HistoryAdmin):
             changes=sum(1 for row in diff if row[3]),
             digest=digest if diff and not form.errors else "",
             currency=newest.currency,
+            preview_label=f"Preview version {newest.version + 1}",
+            confirm_label=f"Save as version {newest.version + 1}",
         )
 
     @admin.display(description="newest version", ordering="newest_number")

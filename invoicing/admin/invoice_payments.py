@@ -18,6 +18,7 @@ from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
 from django.utils import timezone
 
 from billing.display import format_money, local_datetime, zone
+from billing.pricing.money import round_amount
 from config.admin_kit import admin_page, admin_url, form_digest
 from config.errors import RatecardError
 from invoicing.admin.draft_lines import DraftLinesMixin
@@ -120,7 +121,11 @@ class InvoicePaymentsMixin(DraftLinesMixin):
             return HttpResponseRedirect(admin_url(invoice))
         now = timezone.now().replace(second=0, microsecond=0)
         form = PaymentForm(
-            request.POST or None, initial={"amount": invoice.amount_due.normalize(), "received_at": now}
+            request.POST or None,
+            initial={
+                "amount": round_amount(Decimal(invoice.amount_due), invoice.currency),
+                "received_at": now,
+            },
         )
         tz = zone("UTC")
 

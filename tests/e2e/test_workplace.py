@@ -43,12 +43,12 @@ def test_finance_changes_a_price_and_moves_one_subscription(
     page.click("text=Edit prices, features or trial (new version)")
     shot(page, "workplace-plan-edit-form")
     page.fill("#id_seats__unit_amount", "20.00")
-    page.click("input[name=preview]")
+    page.click("input[value='Preview version 2']")
     shot(page, "workplace-plan-edit-preview")
     changed = page.locator("#version-diff tr.changed")
     assert changed.count() == 1
     assert changed.inner_text().split("\t") == ["price seats: unit price", "$18.00", "$20.00"]
-    page.click("input[name=confirm]")
+    page.click("input[value='Save as version 2']")
     shot(page, "workplace-plan-version-2")
     assert "Saved team v2" in page.locator(".messagelist").inner_text()
     v2 = PlanVersion.objects.get(plan_id=v1.plan_id, version=2)
@@ -88,7 +88,7 @@ def test_finance_records_a_transfer_and_the_invoice_turns_paid(
     page.goto(f"{base}/admin/invoicing/invoice/{invoice.pk}/change/")
     shot(page, "workplace-invoice-open")
     page.click("text=Record payment")
-    assert page.input_value("#id_amount") == "1534.5"
+    assert page.input_value("#id_amount") == "1534.50"
     page.fill("#id_reference", "WIRE-2026-0042")
     page.fill("#id_received_at", "2026-04-20 10:00")
     page.click("input[name=preview]")
