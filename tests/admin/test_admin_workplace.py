@@ -251,3 +251,18 @@ def test_a_403_is_the_admin_styled_page_and_logs_no_traceback(
 
 def test_the_header_has_no_view_site_link(client: Client, finance_user: User) -> None:
     assert "View site" not in logged_in(client, finance_user).get(reverse("admin:index")).content.decode()
+
+
+def test_cancel_now_previews_the_final_invoice_then_issues_it(client: Client, finance_user: User) -> None:
+    seat_plan()
+    sub, _ = lifecycle.subscribe(customer=utc_customer(), plan_code="team", start=APR_1, quantity=Decimal(10))
+    url = reverse("admin:billing_subscription_cancel", args=(sub.pk,))
+    c = logged_in(client, finance_user)
+    data = {"when": "now", "at": "2026-04-16 00:00"}
+    preview = c.post(url, {**data, "preview": "1"}).content.decode()
+    # the unused half of 10 seats x 18.00 comes back as a negative proration line; usage up to then: none
+    assert re.findall(r'<td class="money">([^<]+)</td>', preview) == ["-$90.00", "$0.00"]
+    assert Subscription.objects.get(pk=sub.pk).status == "active" and Invoice.objects.count() == 1
+    c.post(url, {**data, "confirm": "1", "previewed": digest_of(preview)})
+    assert Subscription.objects.get(pk=sub.pk).status == "canceled"
+    assert Invoice.objects.order_by("-pk").first().total == Decimal("-90.00")  # type: ignore[union-attr]
