@@ -12,11 +12,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import structlog
 from django.contrib.auth.models import Group, Permission, User
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
-from accounts.models import AccessStamp
+from accounts.models import AccessStamp, ApiToken
+from config.shared_redis import shared_redis
 
 STAMP_PK = 1
 
@@ -25,10 +28,42 @@ _perms: dict[int, tuple[int, set[str]]] = {}
 
 
 def access_changed(**_kwargs: Any) -> None:
-    """Move the access stamp (in the caller's transaction: a rolled-back change moves nothing)."""
+    """Move the access stamp (in the caller's transaction: a rolled-back change moves nothing), and its
+    Redis mirror once the change commits."""
     if not AccessStamp.objects.filter(pk=STAMP_PK).update(version=F("version") + 1):
         # the row is gone (a flushed test database): a fresh value no process has cached under
         AccessStamp.objects.update_or_create(pk=STAMP_PK, defaults={"version": time.time_ns()})
+    version = AccessStamp.objects.filter(pk=STAMP_PK).values_list("version", flat=True).first()
+    if version is not None:
+        transaction.on_commit(lambda: access_mirror(version))
+
+
+# --- the Redis mirror: the token fast path checks the stamp without a database round trip ------------
+# The mirror only ever grows (a Lua max), so two changes committing in one order and mirroring in the
+# other leave the newer version; a process trusts a token it checked in the database only while the
+# mirror still shows the version of that check (and for at most FAST_AUTH_SECONDS, in case a mirror
+# write was lost while Redis was away).
+def access_key() -> str:
+    """The mirror's key, per database: test, bench and production databases may share one Redis."""
+    return f"rc:access:v:{connection.settings_dict['NAME']}"
+
+
+_MAX_SET = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > cur then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+
+def access_mirror(version: int) -> None:
+    """Raise the Redis mirror of the access stamp to ``version`` (never lowers it); quiet without Redis."""
+    client = shared_redis()
+    if client is None:
+        return
+    try:
+        client.eval(_MAX_SET, 1, access_key(), str(version))
+    except Exception:  # Redis away: fast-path entries expire after FAST_AUTH_SECONDS
+        structlog.get_logger(__name__).warning("access.mirror_not_moved", version=version)
 
 
 def forget_permissions() -> None:
@@ -69,5 +104,7 @@ def connect_signals() -> None:
     for through in (User.groups.through, User.user_permissions.through, Group.permissions.through):
         m2m_changed.connect(_membership_changed, sender=through, dispatch_uid=f"{uid}.{through.__name__}")
     post_save.connect(_user_saved, sender=User, dispatch_uid=f"{uid}.user_saved")
-    for model in (User, Group, Permission):
+    # a token saved (revoked in the admin) or deleted: fast-path entries of every process are checked again
+    post_save.connect(access_changed, sender=ApiToken, dispatch_uid=f"{uid}.token_saved")
+    for model in (User, Group, Permission, ApiToken):
         post_delete.connect(access_changed, sender=model, dispatch_uid=f"{uid}.{model.__name__}_deleted")

@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, QuerySet
@@ -119,6 +120,14 @@ class CustomerForm(forms.ModelForm):
         return value
 
 
+class CustomerChangeList(ChangeList):
+    """A customer in the list opens its customer page (invoicing/admin_customer.py), which has
+    everything about it; editing is one click further ("Edit customer"), for who may edit."""
+
+    def url_for_result(self, result: models.Model) -> str:
+        return reverse("lookup:customer", args=(result.pk,))
+
+
 @admin.register(Customer)
 class CustomerAdmin(HistoryAdmin):
     """Support finds a customer by name, e-mail (its own or a contact's), domain or external id."""
@@ -161,6 +170,9 @@ class CustomerAdmin(HistoryAdmin):
         ("Billing address and tax", {"fields": ADDRESS_FIELDS}),
         ("Integration", {"fields": ("stripe_customer_id", "created_at", "updated_at", "archived_at")}),
     )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return CustomerChangeList
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return super().get_queryset(request).annotate(contact_count=Count("contacts", distinct=True))  # type: ignore[no-any-return]

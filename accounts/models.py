@@ -34,6 +34,18 @@ class InvoiceGrouping(models.TextChoices):
     PER_SUBSCRIPTION = "per_subscription", "One invoice per subscription"
 
 
+class CollectionMethod(models.TextChoices):
+    CHARGE_AUTOMATICALLY = "charge_automatically", "Charge the default card (Stripe)"
+    SEND_INVOICE = "send_invoice", "E-mail the invoice, paid by transfer"
+
+
+def default_collection_method() -> str:
+    """API.md: ``charge_automatically`` when Stripe is on (``STRIPE_API_KEY`` set), else ``send_invoice``."""
+    if getattr(settings, "STRIPE_API_KEY", ""):
+        return CollectionMethod.CHARGE_AUTOMATICALLY
+    return CollectionMethod.SEND_INVOICE
+
+
 class Customer(models.Model):
     """A billing account: the one currency, time zone and billing details its invoices use."""
 
@@ -61,6 +73,9 @@ class Customer(models.Model):
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2.")
     tax_id = models.CharField(max_length=64, blank=True)
     stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    collection_method = models.CharField(
+        max_length=24, choices=CollectionMethod.choices, default=default_collection_method
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     archived_at = models.DateTimeField(
@@ -74,6 +89,8 @@ class Customer(models.Model):
 
     class Meta:
         ordering: ClassVar = ["name", "id"]
+        # the one-box search (staff: finance, sales, support; not the product's integration role)
+        permissions: ClassVar = [("search_customers", "Can search customers and invoices in one box")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_id})"

@@ -1,26 +1,32 @@
-"""``GET /metrics``: Prometheus text with the billing pipeline's vital signs (API.md operations).
+"""``GET /metrics``: Prometheus text with the whole pipeline's vital signs (API.md operations).
 
-Gauges read from the database at scrape time: subscriptions and invoices by status, open amounts due,
-the last billing run's outcome and duration, and billing-run failures. With ``METRICS_TOKEN`` set, a
-scrape must send ``Authorization: Bearer <METRICS_TOKEN>`` (401 otherwise). Alert on
-``ratecard_billing_run_failures`` > 0 or a stale ``ratecard_billing_run_last_finished_timestamp``.
+Two sources, one page (``config.monitoring`` explains the choice):
+- the process counters and histograms: request rates and latencies per route, usage events accepted,
+  duplicated and refused per metric, subscriptions billed, invoices finalized and amounts invoiced. With
+  ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn with several workers, Celery workers on the same host) every
+  process writes its own file there and this page sums them; otherwise the process's own registry.
+- the database gauges declared with ``@db_gauge`` in the apps' ``monitoring.py``, read now.
+
+With ``METRICS_TOKEN`` set, a scrape must send ``Authorization: Bearer <METRICS_TOKEN>`` (401 otherwise).
 """
 
 from __future__ import annotations
 
 import hmac
+import os
+from collections.abc import Iterator
+from typing import Any
 
+import structlog
 from django.conf import settings
-from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from billing.models import Subscription
-from invoicing.models import BillingRun, Invoice, InvoiceStatus
+from config.monitoring import db_gauges
 
-
-def _line(name: str, value: object, **labels: str) -> str:
-    shown = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    return f"{name}{{{shown}}} {value}" if shown else f"{name} {value}"
+log = structlog.get_logger(__name__)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def authorized(request: HttpRequest) -> bool:
@@ -33,53 +39,50 @@ def authorized(request: HttpRequest) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
+class DatabaseCollector:
+    """Reads every ``@db_gauge`` at scrape time; one that fails is skipped (and logged), not the page."""
+
+    def collect(self) -> Iterator[Metric]:
+        for gauge in db_gauges():
+            family: Any
+            if gauge.kind == "counter":
+                family = CounterMetricFamily(
+                    gauge.name.removesuffix("_total"), gauge.documentation, labels=gauge.labels
+                )
+            else:
+                family = GaugeMetricFamily(gauge.name, gauge.documentation, labels=gauge.labels)
+            try:
+                for sample in gauge.read():
+                    family.add_metric(
+                        [str(sample.labels.get(k, "")) for k in gauge.labels], float(sample.value)
+                    )
+            except Exception as exc:  # a scrape must still show every other figure
+                log.error("metrics.gauge_failed", gauge=gauge.name, error=f"{exc.__class__.__name__}: {exc}")
+                continue
+            yield family
+
+
+class _ProcessCollector:
+    """This process's default registry (counters, histograms, the process and GC figures)."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from REGISTRY.collect()
+
+
+def scrape_registry() -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_ProcessCollector())  # type: ignore[arg-type]
+    registry.register(DatabaseCollector())  # type: ignore[arg-type]
+    return registry
+
+
 def metrics(request: HttpRequest) -> HttpResponse:
     if not authorized(request):
         refused = HttpResponse("Unauthorized: send Authorization: Bearer <METRICS_TOKEN>\n", status=401)
         refused["Content-Type"] = "text/plain; charset=utf-8"
         refused["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return refused
-    out = [
-        "# HELP ratecard_subscriptions Subscriptions by status.",
-        "# TYPE ratecard_subscriptions gauge",
-    ]
-    by_status = Subscription.objects.values("status").annotate(n=Count("id")).order_by("status")
-    for status, count in by_status.values_list("status", "n"):
-        out.append(_line("ratecard_subscriptions", count, status=status))
-    out += ["# HELP ratecard_invoices Invoices by status.", "# TYPE ratecard_invoices gauge"]
-    for status, count in (
-        Invoice.objects.values("status").annotate(n=Count("id")).order_by("status").values_list("status", "n")
-    ):
-        out.append(_line("ratecard_invoices", count, status=status))
-    out += [
-        "# HELP ratecard_amount_due Amount due on open invoices, per currency.",
-        "# TYPE ratecard_amount_due gauge",
-    ]
-    due = Invoice.objects.filter(status=InvoiceStatus.OPEN).values("currency").annotate(s=Sum("amount_due"))
-    for currency, amount in due.order_by("currency").values_list("currency", "s"):
-        out.append(_line("ratecard_amount_due", amount or 0, currency=currency))
-    last = BillingRun.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
-    out += [
-        "# HELP ratecard_billing_run_failures Subscriptions that failed in the last finished billing run.",
-        "# TYPE ratecard_billing_run_failures gauge",
-        _line("ratecard_billing_run_failures", last.failures_count if last else 0),
-        "# HELP ratecard_billing_run_last_duration_seconds Duration of the last finished billing run.",
-        "# TYPE ratecard_billing_run_last_duration_seconds gauge",
-        _line(
-            "ratecard_billing_run_last_duration_seconds",
-            last.duration_seconds if last and last.duration_seconds else 0,
-        ),
-        "# HELP ratecard_billing_run_last_finished_timestamp When the last billing run finished (Unix time).",
-        "# TYPE ratecard_billing_run_last_finished_timestamp gauge",
-        _line(
-            "ratecard_billing_run_last_finished_timestamp",
-            int(last.finished_at.timestamp()) if last and last.finished_at else 0,
-        ),
-        "# HELP ratecard_billing_runs_running Billing runs started and not finished.",
-        "# TYPE ratecard_billing_runs_running gauge",
-        _line(
-            "ratecard_billing_runs_running",
-            BillingRun.objects.filter(status=BillingRun.Status.RUNNING).count(),
-        ),
-    ]
-    return HttpResponse("\n".join(out) + "\n", content_type="text/plain; version=0.0.4; charset=utf-8")
+    return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE)

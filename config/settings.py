@@ -92,7 +92,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # first: it answers /api/ errors raised by the middlewares after it in the API's error shape
+    # outermost: the request id (logs, response, queued tasks) and the per-route count and latency
+    "config.request_context.RequestContextMiddleware",
+    # next: it answers /api/ errors raised by the middlewares after it in the API's error shape
     "config.api.middleware.ApiEdgeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -117,6 +119,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # the admin banner while Stripe calls are dead (templates/admin/base_site.html)
+                "invoicing.context_processors.stripe_alerts",
             ],
         },
     },
@@ -193,7 +197,17 @@ CELERY_BEAT_SCHEDULE = {
     "dunning-hourly": {"task": "invoicing.tasks.scheduled_dunning", "schedule": 3600.0},
     "email-outbox-every-minute": {"task": "invoicing.tasks.email_outbox_sweep", "schedule": 60.0},
     "usage-partitions-daily": {"task": "billing.tasks.usage_partitions_ensure_task", "schedule": 86400.0},
+    # the alert rules of every app's monitoring.py: incidents opened, mailed once, cleared
+    "alerts-evaluate": {
+        "task": "reporting.tasks.alerts_evaluate_task",
+        "schedule": float(os.environ.get("RATECARD_ALERT_EVALUATE_SECONDS", "60")),
+    },
+    # Stripe (issue #10): deliver the outbox rows a lost message left behind, retry failed webhook events
+    "stripe-outbox-every-minute": {"task": "invoicing.stripe_tasks.stripe_outbox_sweep", "schedule": 60.0},
+    "stripe-reconcile-daily": {"task": "invoicing.stripe_tasks.stripe_reconcile_daily", "schedule": 86400.0},
 }
+# tasks outside the apps' tasks.py modules that workers must know
+CELERY_IMPORTS = ["invoicing.stripe_tasks"]
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -243,6 +257,11 @@ SPECTACULAR_SETTINGS = {
 RATECARD_MAX_REQUEST_BYTES = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = RATECARD_MAX_REQUEST_BYTES
 
+# POST /api/v1/events: requests (batches of up to 1,000 events) a second per API token, and the burst
+# a token may send at once; beyond it, 429 with Retry-After (billing/api/throttles.py). 0: no limit.
+RATECARD_EVENTS_RATE_PER_SECOND = float(os.environ.get("RATECARD_EVENTS_RATE_PER_SECOND", "50"))
+RATECARD_EVENTS_BURST = float(os.environ.get("RATECARD_EVENTS_BURST", "100"))
+
 # Idempotency-Key records are kept this long (API.md: 24 hours).
 IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
 
@@ -250,6 +269,12 @@ IDEMPOTENCY_KEY_TTL_SECONDS = 24 * 3600
 STRIPE_API_KEY = os.environ.get("STRIPE_API_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+# the Stripe outbox (invoicing.services.stripe_outbox): backoff base doubling up to the cap, then dead
+RATECARD_STRIPE_OUTBOX_MAX_ATTEMPTS = int(os.environ.get("RATECARD_STRIPE_OUTBOX_MAX_ATTEMPTS", "8"))
+RATECARD_STRIPE_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("RATECARD_STRIPE_OUTBOX_BACKOFF_SECONDS", "30"))
+RATECARD_STRIPE_OUTBOX_BACKOFF_CAP_SECONDS = float(
+    os.environ.get("RATECARD_STRIPE_OUTBOX_BACKOFF_CAP_SECONDS", "3600")
+)
 
 # --- Billing rules ----------------------------------------------------------------------------------
 RATECARD_LATE_EVENT_GRACE_DAYS = int(os.environ.get("RATECARD_LATE_EVENT_GRACE_DAYS", "3"))
@@ -304,6 +329,21 @@ if _MAIL.file_path:
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or RATECARD_SELLER["email"]
 # an e-mail whose sending fails is retried with backoff (1, 2, 4... minutes) this many times in all
 RATECARD_EMAIL_MAX_ATTEMPTS = int(os.environ.get("RATECARD_EMAIL_MAX_ATTEMPTS", "6"))
+
+# --- Alerts (reporting/alerts.py; docs/runbook.md has a section per rule) -----------------------------
+# who hears about an incident: these addresses, else the active finance users with an e-mail address
+RATECARD_ALERT_EMAILS = env_list("RATECARD_ALERT_EMAILS", [])
+RATECARD_ALERT_EVALUATE_SECONDS = float(os.environ.get("RATECARD_ALERT_EVALUATE_SECONDS", "60"))
+# a billing run unfinished this long is late; no run started for this long means beat is not running
+RATECARD_ALERT_RUN_MAX_MINUTES = int(os.environ.get("RATECARD_ALERT_RUN_MAX_MINUTES", "60"))
+RATECARD_ALERT_NO_RUN_MINUTES = int(os.environ.get("RATECARD_ALERT_NO_RUN_MINUTES", "180"))
+# a chunk whose lease expired this long ago (the sweep runs every minute), or taken this many times
+RATECARD_ALERT_CHUNK_STUCK_MINUTES = int(os.environ.get("RATECARD_ALERT_CHUNK_STUCK_MINUTES", "10"))
+RATECARD_ALERT_CHUNK_ATTEMPTS = int(os.environ.get("RATECARD_ALERT_CHUNK_ATTEMPTS", "4"))
+# ingestion: at least this many events refused, and this share of all events, over the window
+RATECARD_ALERT_INGEST_WINDOW_MINUTES = int(os.environ.get("RATECARD_ALERT_INGEST_WINDOW_MINUTES", "10"))
+RATECARD_ALERT_INGEST_REJECTED_MIN = int(os.environ.get("RATECARD_ALERT_INGEST_REJECTED_MIN", "100"))
+RATECARD_ALERT_INGEST_REJECTED_RATIO = float(os.environ.get("RATECARD_ALERT_INGEST_REJECTED_RATIO", "0.05"))
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "console")

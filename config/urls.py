@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import health, metrics
+from invoicing.api import stripe_webhook
 
 # the admin is the whole site people use: no "View site" link to a page that does not exist
 admin.site.site_url = None  # type: ignore[assignment]
@@ -13,12 +14,16 @@ handler404 = "config.error_pages.not_found"
 
 urlpatterns = [
     # finance's dashboard (the admin index for finance) and reports, before the admin's own routes
-    path("admin/", include("reporting.admin_urls")),
-    path("admin/", admin.site.urls),
+    # the API first: the product's hot paths (entitlement checks, events) resolve without trying admin routes
     path("api/v1/", include("config.api.urls")),
+    path("admin/", include("reporting.admin_urls")),
+    # the customer page and the search results (support's lookup; everyone's)
+    path("admin/", include("invoicing.admin_urls")),
+    path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[]), name="docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
+    path("stripe/webhook/", stripe_webhook.stripe_webhook, name="stripe-webhook"),
 ]

@@ -6,7 +6,7 @@ disagree. Chart series are amounts written as strings (exact decimals); the brow
 
 Alerts come from ``ALERT_SOURCES``: a list of functions, each returning the alerts of one subject. Billing
 runs that failed or completed with failures are the first source; the Stripe outbox (dead rows) and
-reconciliation (mismatches) append their own function to ``ALERT_SOURCES`` when they exist.
+reconciliation (mismatches) declare alert rules (``config.monitoring``) whose open incidents show here.
 """
 
 from __future__ import annotations
@@ -77,8 +77,26 @@ def billing_run_alerts() -> list[Alert]:
     ]
 
 
-# Later subjects append theirs: the Stripe outbox's dead rows, reconciliation mismatches.
-ALERT_SOURCES: list[AlertSource] = [billing_run_alerts]
+def incident_alerts() -> list[Alert]:
+    """The open alert incidents (reporting.alerts: every rule of every app, Stripe's included)."""
+    from django.urls import reverse
+
+    from reporting.models import AlertIncident
+
+    incidents = AlertIncident.objects.filter(status=AlertIncident.Status.OPEN).order_by("-opened_at", "-id")
+    return [
+        Alert(
+            level="error" if incident.severity == "error" else "warning",
+            message=f"{incident.title}: {incident.message}",
+            url=reverse("admin:reporting_alertincident_change", args=(incident.pk,)),
+        )
+        for incident in incidents[: LAST_RUNS * 2]
+    ]
+
+
+# Open incidents first: the alert rules cover every subject (billing runs, ingestion, the Stripe outbox,
+# webhooks and reconciliation once their rules are declared); then the last unhappy billing runs.
+ALERT_SOURCES: list[AlertSource] = [incident_alerts, billing_run_alerts]
 
 
 def dashboard_alerts() -> list[Alert]:

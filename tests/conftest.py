@@ -102,16 +102,21 @@ def fresh_caches() -> Any:
     forget_system_actor()
     usage_ingest.lookups.clear()
     usage_live.metric_ids_cache.clear()
-    entitlements.entitlements_invalidate()
+    entitlements.profiles.forget(None)
     client = usage_live.redis_client()
     if client is not None:
         keys = list(client.scan_iter("rc:usage:*", count=1000))
+        keys += list(client.scan_iter("rc:ingest:*", count=1000))  # operations' ingestion window
+        # the stamps' Redis mirrors: each test's database starts its stamps again from scratch
+        keys += list(client.scan_iter("rc:access:*", count=1000))
+        keys += list(client.scan_iter("rc:ent:*", count=1000))
+        keys += list(client.scan_iter("rc:rl:*", count=1000))  # rate-limit buckets, per token id
         if keys:
             client.delete(*keys)
     yield
     usage_ingest.lookups.clear()
     usage_live.metric_ids_cache.clear()
-    entitlements.entitlements_invalidate()
+    entitlements.profiles.forget(None)
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from accounts.models import BillingAnchor, Customer, InvoiceGrouping
+from accounts.models import BillingAnchor, CollectionMethod, Customer, InvoiceGrouping
 from accounts.services.customers import ADDRESS_FIELDS, CONTACT_FIELDS, TERMS_FIELDS
 
 WRITABLE = ["external_id", *CONTACT_FIELDS, "currency", *TERMS_FIELDS, *ADDRESS_FIELDS]
@@ -34,6 +34,7 @@ class CustomerInSerializer(serializers.Serializer):
     state = serializers.CharField(max_length=128, required=False, allow_blank=True)
     country = serializers.CharField(max_length=2, required=False, allow_blank=True)
     tax_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    collection_method = serializers.ChoiceField(choices=CollectionMethod.choices, required=False)
 
 
 class CustomerOutSerializer(serializers.ModelSerializer):

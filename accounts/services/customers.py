@@ -9,13 +9,20 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from accounts.currencies import is_known_currency, is_known_timezone
-from accounts.models import BillingAnchor, Customer, InvoiceGrouping
+from accounts.models import BillingAnchor, CollectionMethod, Customer, InvoiceGrouping
 from config.errors import Conflict, ErrorCode, FieldError, ValidationFailed
 
 # The customer's fields by what they are, named once: the API, the admin and the invoice snapshot use
 # these groups (the API adds external_id and currency, which are fixed once the customer exists).
 CONTACT_FIELDS = ("name", "email", "domain")
-TERMS_FIELDS = ("timezone", "billing_anchor", "net_terms_days", "invoice_grouping", "tax_rate_percent")
+TERMS_FIELDS = (
+    "timezone",
+    "billing_anchor",
+    "net_terms_days",
+    "invoice_grouping",
+    "tax_rate_percent",
+    "collection_method",
+)
 ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "postal_code", "state", "country", "tax_id")
 EDITABLE_FIELDS = (*CONTACT_FIELDS, *TERMS_FIELDS, *ADDRESS_FIELDS)
 
@@ -40,6 +47,8 @@ def _check(fields: dict[str, Any]) -> list[FieldError]:
         errors.append(FieldError("billing_anchor", "Must be anniversary or calendar."))
     if "invoice_grouping" in fields and fields["invoice_grouping"] not in InvoiceGrouping.values:
         errors.append(FieldError("invoice_grouping", "Must be per_customer or per_subscription."))
+    if "collection_method" in fields and fields["collection_method"] not in CollectionMethod.values:
+        errors.append(FieldError("collection_method", "Must be charge_automatically or send_invoice."))
     if "net_terms_days" in fields and not 0 <= fields["net_terms_days"] <= 365:
         errors.append(FieldError("net_terms_days", "Must be between 0 and 365."))
     if "tax_rate_percent" in fields and not 0 <= fields["tax_rate_percent"] <= 100:

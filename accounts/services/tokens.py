@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.utils import timezone
 
+from accounts.access import access_changed
 from accounts.models import ApiToken, hash_token
 
 
@@ -16,4 +18,6 @@ def api_token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
 
 
 def api_token_revoke(*, token: ApiToken) -> None:
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    with transaction.atomic():
+        if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now()):
+            access_changed()  # processes that trust the token without a query check it again at once

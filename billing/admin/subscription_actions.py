@@ -1,8 +1,8 @@
 """Finance's money actions on subscriptions, each a form, a preview and a confirmation:
 
-- create a subscription (``lifecycle.subscribe``): the preview is its first invoice;
-- change plan or seats (``lifecycle.change``): the preview is the proration lines the change makes;
-- cancel now or at period end (``lifecycle.cancel``): the preview is the final invoice, or the date.
+- create a subscription (``subscription_invoicing.subscription_create``): the preview is its first invoice;
+- change plan or seats (``subscription_invoicing.subscription_change``): the preview is the proration lines the change makes;
+- cancel now or at period end (``subscription_invoicing.subscription_cancel``): the preview is the final invoice, or the date.
 
 The preview runs the real service inside a savepoint and rolls it back (its after-commit work is dropped
 with it), so what is shown is what the billing code will write, not a second computation. Confirming
@@ -38,7 +38,7 @@ from billing.services.scheduled_changes import scheduled_change_create
 from config.admin_kit import admin_page, admin_url, confirmation_page, form_digest, run_per_row
 from config.errors import RatecardError
 from invoicing.models import Invoice
-from invoicing.services import lifecycle
+from invoicing.services import subscription_invoicing
 
 CHANGE_PERM = "billing.change_subscription"
 TEMPLATE = "admin/billing/subscription/money_action.html"
@@ -65,7 +65,7 @@ def _line_rows(lines: Any, tz: Any, currency: str) -> list[tuple[str, str, str]]
 
 
 def dry_run(call: Callable[[], tuple[Subscription, Invoice | None]], *, customer: Customer) -> Preview:
-    """Run ``call`` (a lifecycle service), read what it wrote for the customer, then roll it all back."""
+    """Run ``call`` (a subscription_invoicing service), read what it wrote for the customer, then roll it all back."""
     tz = zone(customer.timezone)
     before = PendingLine.objects.filter(customer=customer).aggregate(m=Max("pk"))["m"] or 0
     preview = Preview()
@@ -297,7 +297,7 @@ class SubscriptionActionsMixin:
 
         def call(f: forms.Form) -> tuple[Subscription, Invoice | None]:
             d = f.cleaned_data
-            return lifecycle.subscribe(
+            return subscription_invoicing.subscription_create(
                 customer=d["customer"],
                 plan_code=d["plan"].code,
                 start=d["start"],
@@ -335,7 +335,7 @@ class SubscriptionActionsMixin:
         def call(f: forms.Form) -> tuple[Subscription, Invoice | None]:
             d = f.cleaned_data
             plan_code = d["plan"].code if d["plan"].code != sub.plan_version.plan.code else None
-            return lifecycle.change(
+            return subscription_invoicing.subscription_change(
                 subscription_id=sub.pk,
                 at="period_end" if d["when"] == "period_end" else d["at"],
                 proration=d["proration"],
@@ -369,7 +369,9 @@ class SubscriptionActionsMixin:
         def call(f: forms.Form) -> tuple[Subscription, Invoice | None]:
             d = f.cleaned_data
             at: datetime | Literal["period_end"] = "period_end" if d["when"] == "period_end" else d["at"]
-            return lifecycle.cancel(subscription_id=sub.pk, at=at, user=request.user)
+            return subscription_invoicing.subscription_cancel(
+                subscription_id=sub.pk, at=at, user=request.user
+            )
 
         def done(s: Subscription, inv: Invoice | None) -> str:
             if s.status == SubscriptionStatus.CANCELED:

@@ -1,13 +1,13 @@
 """Subscriptions and the pending lines they owe, for finance, sales and support.
 
 Everything here is read-only for everyone, superusers included: a subscription moves through the API or
-the services (``invoicing.services.lifecycle``: subscribe, change, cancel), never by editing a row;
+the services (``invoicing.services.subscription_invoicing``: create, change, cancel), never by editing a row;
 finance's pages for those (new, change plan or seats, cancel) are in ``subscription_actions``. A
 subscription's page shows its timeline (``billing.admin.timeline``), its items and its pending lines.
 
 The one write is the action "Cancel at period end", for users with ``billing.change_subscription``
-(finance): it asks for confirmation, calls ``lifecycle.cancel(at="period_end")`` once per subscription
-and reports each row's outcome.
+(finance): it asks for confirmation, calls ``subscription_invoicing.subscription_cancel(at="period_end")``
+once per subscription and reports each row's outcome.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from django.utils.safestring import SafeString
 
 from accounts.admin import HistoryAdmin
 from billing.admin.subscription_actions import SubscriptionActionsMixin
-from billing.admin.timeline import timeline_html, timeline_rows
+from billing.admin.timeline import timeline_html
 from billing.display import (
     EMPTY,
     format_money,
@@ -43,7 +43,8 @@ from config.admin_kit import (
     linked,
     run_per_row,
 )
-from invoicing.services import lifecycle
+from invoicing.selectors import subscription_timeline
+from invoicing.services import subscription_invoicing
 
 log = structlog.get_logger(__name__)
 
@@ -253,7 +254,7 @@ class SubscriptionAdmin(SubscriptionActionsMixin, ReadOnlyAdminMixin, HistoryAdm
 
     @admin.display(description="timeline")
     def timeline(self, obj: Subscription) -> str:
-        return timeline_html(obj, timeline_rows(obj))
+        return timeline_html(obj, subscription_timeline(subscription=obj))
 
     @admin.action(description="Cancel at period end", permissions=["cancel"])
     def cancel_at_period_end(
@@ -269,7 +270,9 @@ class SubscriptionAdmin(SubscriptionActionsMixin, ReadOnlyAdminMixin, HistoryAdm
             request,
             self,
             [sub for sub in subscriptions if not sub.cancel_at_period_end],
-            lambda sub: lifecycle.cancel(subscription_id=sub.pk, at="period_end", user=request.user),
+            lambda sub: subscription_invoicing.subscription_cancel(
+                subscription_id=sub.pk, at="period_end", user=request.user
+            ),
             done=lambda n: (
                 f"{n} subscription{'s' if n != 1 else ''} will cancel at the end of the current period."
             ),

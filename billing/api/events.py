@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.api.throttles import EventsRateThrottle
 from billing.services.usage_ingest import usage_events_ingest_json
 from billing.services.usage_void import usage_events_void
 from config.api.idempotency import idempotent_write
@@ -52,6 +53,8 @@ EVENT_DOC = inline_serializer(
 class EventIngest(APIView):
     required_permissions = {"POST": ["billing.add_usageevent"]}
     parser_classes = [RawJSONParser]
+    # per token, checked before anything is written (billing/api/throttles.py)
+    throttle_classes = [EventsRateThrottle]
 
     @extend_schema(
         parameters=[

@@ -4,7 +4,7 @@
 at ``today`` (by default the current day, 00:00 UTC): every action happens at its
 business time, in order, and only through the services —
 
-- subscriptions, plan and seat changes, cancellations and the one-off fee: ``invoicing.services.lifecycle``;
+- subscriptions, plan and seat changes, cancellations and the one-off fee: ``invoicing.services.subscription_invoicing``;
 - usage: ``billing.services.usage_ingest.usage_events_ingest`` (``billing.demo.usage``), sent before
   every action that bills (a billing run, a change, a cancellation), so each period is complete when
   it is billed, and at least every ``USAGE_MAX_DELAY``;
@@ -13,7 +13,7 @@ business time, in order, and only through the services —
 - payments (``invoice_record_payment``): a card is charged within hours of the invoice's issue;
   customers on net terms pay by bank transfer near the end of their terms, so the open invoices today are
   the ones not due yet, and those of the customers whose card failed (below): the only ones past due;
-- four failed card payments in the last five weeks (``invoice_payment_failed``: the first card invoice
+- four failed card payments in the last five weeks (``payment_failed_record``: the first card invoice
   issued after each of ``FAILED_PAYMENTS_DAYS_BEFORE``) and a daily ``dunning_run``: the older two went
   through the whole schedule (their subscriptions are past due), the others are mid-way, and those
   customers pay nothing more; one invoice voided two days after it was issued (``invoice_void``); one
@@ -57,7 +57,7 @@ from billing.demo.stories import (
 from billing.demo.usage import DAY, Meter, UsageFeed
 from billing.models import ProrationBehavior, Subscription
 from invoicing.models import Invoice, InvoiceStatus
-from invoicing.services import lifecycle
+from invoicing.services import subscription_invoicing
 from invoicing.services.billing_runs import (
     billing_run_create,
     billing_run_execute,
@@ -65,8 +65,10 @@ from invoicing.services.billing_runs import (
     review_window,
 )
 from invoicing.services.credit_notes import credit_note_create
-from invoicing.services.dunning import dunning_run, invoice_payment_failed
-from invoicing.services.finalization import invoice_record_payment, invoice_void
+from invoicing.services.dunning import dunning_run
+from invoicing.services.finalization import invoice_void
+from invoicing.services.payment_outcomes import payment_failed_record
+from invoicing.services.payments import invoice_record_payment
 
 SEED = 42
 USAGE_MAX_DELAY = timedelta(days=20)  # the late-event limit is 35 days
@@ -204,7 +206,7 @@ class _Simulation:
 
     def subscribe(self, story: Story, when: datetime) -> None:
         customer = self.customers[story.external_id]
-        sub, _ = lifecycle.subscribe(
+        sub, _ = subscription_invoicing.subscription_create(
             customer=customer,
             plan_code=story.plan_code,
             start=story.start,
@@ -231,7 +233,7 @@ class _Simulation:
         sub_id = self.subscriptions[story.external_id]
         meter = self.feed.meter(story.external_id)
         if step.kind == UPGRADE:
-            sub, _ = lifecycle.change(
+            sub, _ = subscription_invoicing.subscription_change(
                 subscription_id=sub_id,
                 at=when,
                 proration=ProrationBehavior.ALWAYS_INVOICE,
@@ -241,7 +243,7 @@ class _Simulation:
             self.report.changes += 1
         elif step.kind == ADD_SEATS:
             assert step.seats is not None
-            lifecycle.change(
+            subscription_invoicing.subscription_change(
                 subscription_id=sub_id,
                 at=when,
                 proration=ProrationBehavior.CREATE_PRORATIONS,
@@ -252,22 +254,22 @@ class _Simulation:
         elif step.kind == SEATS_AT_PERIOD_END:
             assert step.seats is not None
             seats = step.seats
-            sub, _ = lifecycle.change(
+            sub, _ = subscription_invoicing.subscription_change(
                 subscription_id=sub_id, at="period_end", proration=ProrationBehavior.NONE, quantity=seats
             )
             self.at(sub.current_period_end, lambda _when: meter.resize(plan=story.plan, seats=seats))
             self.report.changes += 1
         elif step.kind == CANCEL_NOW:
-            lifecycle.cancel(subscription_id=sub_id, at=when)
+            subscription_invoicing.subscription_cancel(subscription_id=sub_id, at=when)
             self.feed.leave(story.external_id, when)
             self.report.cancellations += 1
         elif step.kind == CANCEL_AT_PERIOD_END:
-            sub, _ = lifecycle.cancel(subscription_id=sub_id, at="period_end")
+            sub, _ = subscription_invoicing.subscription_cancel(subscription_id=sub_id, at="period_end")
             self.feed.leave(story.external_id, sub.cancel_at or sub.current_period_end)
             self.report.cancellations += 1
         elif step.kind == ONBOARDING_FEE:
             assert step.amount is not None
-            lifecycle.charge(
+            subscription_invoicing.one_off_charge_create(
                 customer=self.customers[story.external_id],
                 description="Onboarding: SSO setup and a rollout workshop",
                 unit_amount=step.amount,
@@ -352,14 +354,23 @@ class _Simulation:
             invoice_id=invoice.pk,
             amount=Decimal(invoice.amount_due),
             at=when,
-            method="card" if card else "bank_transfer",
+            method="stripe" if card else "bank_transfer",
             reference=f"demo-{'ch' if card else 'wire'}-{invoice.number}",
         )
         self.report.payments += 1
 
     def fail(self, invoice_id: int, when: datetime) -> None:
         """The card is declined: the invoice is past due and dunning starts."""
-        invoice_payment_failed(invoice_id=invoice_id, at=when, reason="card_declined: insufficient_funds")
+        # a failed payment row (the payments list and the invoice show it) and dunning, as Stripe's report would
+        invoice = Invoice.objects.get(pk=invoice_id)
+        payment_failed_record(
+            invoice_id=invoice_id,
+            amount=Decimal(invoice.amount_due),
+            at=when,
+            method="stripe",
+            reference=f"demo-pi-{invoice.number}",
+            failure_message="Your card has insufficient funds. (card_declined: insufficient_funds)",
+        )
         self.report.failed_payments += 1
 
     def void(self, invoice_id: int, when: datetime) -> None:

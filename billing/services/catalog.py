@@ -128,6 +128,43 @@ def _feature_kind(value: Any) -> str | None:
     return None
 
 
+MEASURED_KEYS = {"limit", "metric"}
+
+
+def feature_value(raw: Any) -> tuple[Any, str | None]:
+    """A plan's feature value and the metric that measures it: ``{"limit": 100, "metric": "devices"}``
+    (API.md) is the limit 100 measured by ``devices``; a plain value is measured by nobody new."""
+    if isinstance(raw, dict) and set(raw) <= MEASURED_KEYS and "limit" in raw:
+        metric = raw.get("metric")
+        return raw["limit"], metric if isinstance(metric, str) else None
+    return raw, None
+
+
+def _measured_errors(
+    key: str, raw: Any, feature: Feature | None, metrics: dict[str, int]
+) -> list[FieldError]:
+    """What is wrong with a measured limit: the dict's shape, its metric, a feature measured otherwise."""
+    if not isinstance(raw, dict):
+        return []
+    value, code = feature_value(raw)
+    if not (set(raw) <= MEASURED_KEYS and "limit" in raw) or _feature_kind(value) != FeatureKind.LIMIT:
+        return [
+            FieldError(
+                f"features.{key}", 'A measured limit is {"limit": whole number or null, "metric": code}.'
+            )
+        ]
+    if "metric" in raw and code is None:
+        return [FieldError(f"features.{key}.metric", "The metric's code, a string.")]
+    if code is None:
+        return []
+    if code not in metrics:
+        return [FieldError(f"features.{key}.metric", f"No metric with code {code!r}.", ErrorCode.NOT_FOUND)]
+    if feature is not None and feature.metric_id not in (None, metrics[code]):
+        # a feature is measured by one metric in every plan (Feature.metric): refuse a second one
+        return [FieldError(f"features.{key}.metric", f"Feature {key!r} is measured by another metric.")]
+    return []
+
+
 def _validate_plan(draft: PlanDraft) -> tuple[list[FieldError], dict[str, BillableMetric]]:
     errors: list[FieldError] = []
     if not is_known_currency(draft.currency):
@@ -185,13 +222,20 @@ def _validate_plan(draft: PlanDraft) -> tuple[list[FieldError], dict[str, Billab
             errors.append(_pricing_error(err, prefix))
 
     features = Feature.objects.in_bulk(list(draft.features), field_name="key")
-    for key, value in draft.features.items():
+    measured_codes = {feature_value(raw)[1] for raw in draft.features.values()} - {None}
+    metric_ids = dict(BillableMetric.objects.filter(code__in=measured_codes).values_list("code", "id"))
+    for key, raw in draft.features.items():
+        value = feature_value(raw)[0]
         if not FEATURE_KEY.fullmatch(key):
             errors.append(
                 FieldError("features", f"Feature key {key[:100]!r}: letters, digits, - and _, at most 100.")
             )
             continue
+        measured = _measured_errors(key, raw, features.get(key), metric_ids)
+        errors.extend(measured)
         kind = _feature_kind(value)
+        if measured:
+            continue
         if kind is None:
             errors.append(
                 FieldError(
@@ -260,11 +304,15 @@ def plan_create(*, draft: PlanDraft, user: AbstractBaseUser | AnonymousUser | No
                 )
                 for i, t in enumerate(p.tiers)
             )
-        for key, value in draft.features.items():
+        for key, raw in draft.features.items():
+            value, metric_code = feature_value(raw)
             feature, _ = Feature.objects.get_or_create(
                 key=key,
                 defaults={"name": key.replace("_", " ").capitalize(), "kind": _feature_kind(value) or ""},
             )
+            if metric_code is not None and feature.metric_id is None:
+                feature.metric = BillableMetric.objects.get(code=metric_code)
+                feature.save(update_fields=["metric"])
             Entitlement.objects.create(plan_version=version, feature=feature, value=value)
     return version
 

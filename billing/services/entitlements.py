@@ -6,23 +6,35 @@ active, past_due), merged: a flag is on if any plan turns it on; a numeric limit
 Usage sits beside each limit a metric measures, over the current period of the subscription that
 grants it, from the live counters (``usage_live``).
 
-The merged plan "profile" is cached per process for ``PROFILE_TTL_SECONDS`` so a check costs one Redis
-round trip; subscription writers may call ``entitlements_invalidate`` to drop it at once.
+The merged plan "profile" is cached per process under version stamps (``entitlement_stamps``): a check
+reads the stamps and the live usage counters in one Redis round trip and touches the database only when a
+subscription, plan, feature, entitlement, customer or contract change moved a stamp.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from accounts.models import Customer
 from billing.models import BillableMetric, Entitlement, FeatureKind, Subscription
-from billing.services.usage_live import LIVE_STATUSES, usage_live_values
+from billing.services.entitlement_stamps import entitlement_local_listener, entitlements_changed, stamp_keys
+from billing.services.usage_live import (
+    LIVE_STATUSES,
+    redis_client,
+    usage_live_collect,
+    usage_live_queue,
+    usage_live_values,
+)
+from config.errors import NotFound
 
-PROFILE_TTL_SECONDS = 30.0
+# a backstop only: every change that matters moves a stamp (entitlement_stamps)
+PROFILE_TTL_SECONDS = 600.0
 PROFILE_CACHE_MAX = 50_000
 
 
@@ -48,7 +60,9 @@ class EntitlementsView:
 
 
 def contract_overrides(*, customer_id: int) -> dict[str, Any]:
-    """Hook for contract-level entitlement overrides (feature key -> value); contracts have none yet."""
+    """The seam for contracts: feature key -> value from the customer's active contract, applied over
+    the plans' merged features. Contracts have none yet; when they do, their models also register with
+    ``entitlement_source_register`` so a change reaches every process's cache at once."""
     return {}
 
 
@@ -62,7 +76,13 @@ def _merge(current: Any, new: Any, kind: str) -> Any:
     return current
 
 
+class CustomerGone(Exception):
+    """The customer id a cache held no longer exists (deleted since)."""
+
+
 def _build_profile(customer_id: int) -> Profile:
+    if not Customer.objects.filter(pk=customer_id).exists():
+        raise CustomerGone(customer_id)
     subscriptions = list(
         Subscription.objects.filter(customer_id=customer_id, status__in=LIVE_STATUSES)
         .order_by("started_at", "id")
@@ -84,51 +104,115 @@ def _build_profile(customer_id: int) -> Profile:
     return Profile(features=features, limits=limits)
 
 
-class _ProfileCache:
-    def __init__(self) -> None:
-        self.entries: dict[int, tuple[float, Profile]] = {}
+@dataclass
+class _Entry:
+    profile: Profile
+    stamps: tuple[int, int]  # (every customer's, this customer's) stamp when it was built
+    expires: float  # monotonic: the backstop for a change no stamp moved (Redis restarted)
 
-    def get(self, customer_id: int) -> Profile:
-        now = time.monotonic()
+
+class _ProfileCache:
+    """Per process: customer id -> profile, and external id -> customer id (never changes)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, _Entry] = {}
+        self.customer_ids: dict[str, int] = {}
+
+    def forget(self, customer_ids: Iterable[int] | None) -> None:
+        if customer_ids is None:
+            self.entries.clear()
+            self.customer_ids.clear()
+            return
+        for customer_id in customer_ids:
+            self.entries.pop(customer_id, None)
+
+    def fresh(self, customer_id: int) -> _Entry | None:
         entry = self.entries.get(customer_id)
-        if entry is not None and entry[0] > now:
-            return entry[1]
+        return entry if entry is not None and entry.expires > time.monotonic() else None
+
+    def store(self, customer_id: int, stamps: tuple[int, int]) -> _Entry:
         if len(self.entries) > PROFILE_CACHE_MAX:
             self.entries.clear()
-        profile = _build_profile(customer_id)
         # jittered so profiles cached together (a warm-up, a deploy) do not all expire together
-        self.entries[customer_id] = (now + PROFILE_TTL_SECONDS * random.uniform(0.5, 1.0), profile)
-        return profile
+        expires = time.monotonic() + PROFILE_TTL_SECONDS * random.uniform(0.5, 1.0)
+        entry = _Entry(_build_profile(customer_id), stamps, expires)
+        self.entries[customer_id] = entry
+        return entry
+
+    def customer_id(self, external_id: str) -> int:
+        found = self.customer_ids.get(external_id)
+        if found is None:
+            found = Customer.objects.filter(external_id=external_id).values_list("id", flat=True).first()
+            if found is None:
+                raise NotFound(f"No customer {external_id!r}.", field="external_id")
+            if len(self.customer_ids) > PROFILE_CACHE_MAX:
+                self.customer_ids.clear()
+            self.customer_ids[external_id] = found
+        return found
 
 
 profiles = _ProfileCache()
+entitlement_local_listener(profiles.forget)
 
 
 def entitlements_invalidate(*, customer_id: int | None = None) -> None:
-    """Forget the cached profile of one customer (or all) in this process."""
-    if customer_id is None:
-        profiles.entries.clear()
-    else:
-        profiles.entries.pop(customer_id, None)
+    """The customer's (None: everyone's) profile changed: stale in every process once the caller commits."""
+    entitlements_changed(customer_ids=None if customer_id is None else [customer_id])
+    profiles.forget(None if customer_id is None else [customer_id])
+
+
+def _items(customer_id: int, profile: Profile) -> list[tuple[int, BillableMetric, datetime, datetime]]:
+    return [
+        (customer_id, source.metric, source.period_start, source.period_end)
+        for source in profile.limits.values()
+    ]
+
+
+def _view(profile: Profile, values: list[Decimal]) -> EntitlementsView:
+    usage = {
+        key: {"used": format(value, "f"), "limit": profile.features.get(key)}
+        for key, value in zip(profile.limits, values, strict=True)
+    }
+    return EntitlementsView(features=dict(profile.features), usage=usage)
 
 
 def customer_entitlements(*, customer_id: int) -> EntitlementsView:
-    """Features and usage against each measured limit, e.g. ``{"max_devices": {"used": "87", "limit": 100}}``."""
-    profile = profiles.get(customer_id)
-    keys = list(profile.limits)
-    values = usage_live_values(
-        items=[
-            (
-                customer_id,
-                profile.limits[key].metric,
-                profile.limits[key].period_start,
-                profile.limits[key].period_end,
-            )
-            for key in keys
-        ]
-    )
-    usage = {
-        key: {"used": format(value, "f"), "limit": profile.features.get(key)}
-        for key, value in zip(keys, values, strict=True)
-    }
-    return EntitlementsView(features=dict(profile.features), usage=usage)
+    """Features and usage against each measured limit, e.g. ``{"max_devices": {"used": "87", "limit": 100}}``.
+
+    With Redis: one round trip reads the two stamps and the usage counters of the cached profile; only
+    when a stamp moved is the profile rebuilt (two queries) and the counters read again.
+    """
+    return customer_entitlements_with(customer_id=customer_id, also=())[0]
+
+
+def customer_entitlements_with(
+    *, customer_id: int, also: Sequence[str]
+) -> tuple[EntitlementsView, list[str | None]]:
+    """``customer_entitlements``, reading the Redis keys ``also`` in the same round trip (a caller's own
+    check, e.g. the access stamp of the token fast path); their values are None without Redis."""
+    client = redis_client()
+    if client is None:
+        local = profiles.fresh(customer_id) or profiles.store(customer_id, (0, 0))
+        view = _view(local.profile, usage_live_values(items=_items(customer_id, local.profile)))
+        return view, [None] * len(also)
+    entry = profiles.fresh(customer_id)
+    with client.pipeline(transaction=False) as pipe:
+        pipe.mget([*stamp_keys(customer_id), *also])
+        read = usage_live_queue(pipe, _items(customer_id, entry.profile), first_reply=1) if entry else None
+        replies = pipe.execute()
+    stamps = (int(replies[0][0] or 0), int(replies[0][1] or 0))
+    extra = list(replies[0][2:])
+    if entry is not None and read is not None and entry.stamps == stamps:
+        return _view(entry.profile, usage_live_collect(read, replies)), extra
+    entry = profiles.store(customer_id, stamps)
+    return _view(entry.profile, usage_live_values(items=_items(customer_id, entry.profile))), extra
+
+
+def customer_entitlements_by_external_id(*, external_id: str) -> EntitlementsView:
+    """``customer_entitlements`` for the API's address of a customer; ``NotFound`` when there is none."""
+    customer_id = profiles.customer_id(external_id)
+    try:
+        return customer_entitlements(customer_id=customer_id)
+    except CustomerGone:
+        profiles.customer_ids.pop(external_id, None)  # deleted since it was cached: ask the database
+        return customer_entitlements(customer_id=profiles.customer_id(external_id))

@@ -17,6 +17,7 @@ Rules (API.md, DESIGN.md's late-usage rule):
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ from django.utils import timezone
 
 from accounts.models import Customer
 from billing.models import Aggregation, BillableMetric
+from billing.monitoring import UNKNOWN_METRIC, USAGE_BATCHES_REFUSED, USAGE_EVENTS, ingestion_window_add
 from billing.services import usage_live
 from billing.services.usage_corrections import usage_corrections_record
 from billing.services.usage_hooks import usage_changed
@@ -234,27 +236,60 @@ def usage_events_ingest(
     """
     moment = now or timezone.now()
     try:
-        return _ingest_once(events, now=moment, backfill=backfill)
-    except StaleReference:
-        lookups.clear()
-    try:
-        return _ingest_once(events, now=moment, backfill=backfill)
-    except StaleReference as exc:  # deleted again between this lookup and the insert: tell the caller
-        raise Conflict("A customer or metric of the batch was deleted while it was written; retry.") from exc
+        try:
+            return _ingest_once(events, now=moment, backfill=backfill)
+        except StaleReference:
+            lookups.clear()
+        try:
+            return _ingest_once(events, now=moment, backfill=backfill)
+        except StaleReference as exc:  # deleted again between this lookup and the insert: tell the caller
+            raise Conflict(
+                "A customer or metric of the batch was deleted while it was written; retry."
+            ) from exc
+    except ValidationFailed:
+        _count_refused(events)
+        raise
 
 
 def _ingest_once(events: Sequence[EventIn], *, now: datetime, backfill: bool) -> IngestResult:
     rows, repeats = validate_events(events, now=now, backfill=backfill)
     live_ids = usage_live.live_metric_ids()
     with transaction.atomic():
-        accepted, inserted = write_events(rows, live_metric_ids=live_ids)
+        by_metric, inserted = write_events(rows, live_metric_ids=live_ids)
+        accepted = sum(by_metric.values())
         if inserted:
             transaction.on_commit(lambda: usage_live.usage_live_record(rows=inserted))
         if accepted:
             if backfill:
                 usage_corrections_record(touches=rows)
             usage_changed(touches=rows)  # late usage: the drafts it belongs to are re-rated after commit
+        transaction.on_commit(lambda: _count_written(events, by_metric))
     return IngestResult(accepted=accepted, duplicates=len(rows) - accepted + repeats)
+
+
+def _count_written(events: Sequence[EventIn], accepted: dict[int, int]) -> None:
+    """After commit: events accepted and duplicated per metric (operations' counters)."""
+    sent = Counter(event.metric for event in events)
+    infos = lookups.metric_infos(set(sent))
+    for code, n in sent.items():
+        taken = accepted.get(infos[code].id, 0) if code in infos else 0
+        if taken:
+            USAGE_EVENTS.labels(metric=code, outcome="accepted").inc(taken)
+        if n - taken:
+            USAGE_EVENTS.labels(metric=code, outcome="duplicate").inc(n - taken)
+    ingestion_window_add(now=timezone.now(), accepted=sum(accepted.values()))
+
+
+def _count_refused(events: Sequence[EventIn]) -> None:
+    """A batch refused whole: every event counts as rejected, under its metric when that metric exists."""
+    sent = Counter(event.metric for event in events)
+    known = lookups.metric_infos(set(sent))
+    for code, n in sent.items():
+        USAGE_EVENTS.labels(metric=code if code in known else UNKNOWN_METRIC, outcome="rejected").inc(n)
+    USAGE_BATCHES_REFUSED.labels(reason="invalid").inc()
+    ingestion_window_add(
+        now=timezone.now(), rejected=len(events), customers=[event.customer for event in events]
+    )
 
 
 def usage_events_ingest_json(
@@ -264,5 +299,7 @@ def usage_events_ingest_json(
     try:
         events = decode_batch(body)
     except BatchInvalid as exc:
+        USAGE_BATCHES_REFUSED.labels(reason="malformed").inc()
+        ingestion_window_add(now=timezone.now(), rejected=1)
         raise ValidationFailed(exc.errors[0].message, field=exc.errors[0].field, errors=exc.errors) from exc
     return usage_events_ingest(events=events, now=now, backfill=backfill)

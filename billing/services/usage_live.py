@@ -23,13 +23,22 @@ from decimal import Decimal
 from typing import Any
 
 import redis
-from django.conf import settings
 from django.db.models import Count, Max, Sum
 
-from billing.models import Aggregation, BillableMetric, Feature, Subscription, SubscriptionStatus, UsageEvent
+from billing.models import (
+    Aggregation,
+    BillableMetric,
+    Feature,
+    Subscription,
+    SubscriptionStatus,
+    UsageAlert,
+    UsageEvent,
+)
 from billing.services.usage import usage_quantity
-from billing.services.usage_aggregate import normalize
+from billing.services.usage_aggregate import matches_filters, normalize
 from billing.services.usage_writes import InsertedRow
+from config.shared_redis import shared_redis
+from config.tasks_queue import task_enqueue
 
 LIVE_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 KEY_TTL_SECONDS = 3600
@@ -62,12 +71,11 @@ _scripts: dict[str, Any] = {}
 def redis_client() -> redis.Redis | None:
     """The shared client (one connection pool per process), or None without ``REDIS_URL``."""
     global _client
-    if not settings.REDIS_URL:
-        return None
-    if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-        _scripts["increment"] = _client.register_script(_INCREMENT)
-    return _client
+    client = shared_redis()
+    if client is not None and client is not _client:
+        _client = client
+        _scripts["increment"] = client.register_script(_INCREMENT)
+    return client
 
 
 @dataclass(frozen=True)
@@ -100,8 +108,6 @@ class _MetricIdsCache:
 
 
 def _alert_metric_ids() -> Iterable[int]:
-    from billing.models import UsageAlert
-
     return UsageAlert.objects.filter(is_active=True).values_list("metric_id", flat=True).distinct()
 
 
@@ -132,10 +138,23 @@ def live_periods(customer_ids: Iterable[int]) -> dict[int, list[tuple[datetime, 
     return periods
 
 
+def usage_alerts_queue(*, pairs: set[tuple[int, int]]) -> None:
+    """Queue a check for the pairs that have an active alert (one cheap query when none do)."""
+    if not pairs:
+        return
+    customers = {customer_id for customer_id, _ in pairs}
+    alerted = set(
+        UsageAlert.objects.filter(is_active=True, customer_id__in=customers).values_list(
+            "customer_id", "metric_id"
+        )
+    )
+    wanted = sorted(pairs & alerted)
+    if wanted:
+        task_enqueue("billing.tasks.usage_alerts_check_task", pairs=[list(pair) for pair in wanted])
+
+
 def usage_live_record(*, rows: list[InsertedRow]) -> None:
     """After commit: add inserted rows to the live counters, then queue the usage alerts they touch."""
-    from billing.services.usage_alerts import usage_alerts_queue
-
     client = redis_client()
     if client is not None:
         _record(client, rows)
@@ -219,34 +238,64 @@ def _value(metric: LiveMetric, fields: dict[str, str], distinct: int | None) -> 
     return normalize(Decimal(raw)) if raw else ZERO
 
 
-def usage_live_values(*, items: list[tuple[int, BillableMetric, datetime, datetime]]) -> list[Decimal]:
+Item = tuple[int, BillableMetric, datetime, datetime]
+
+
+@dataclass
+class LiveRead:
+    """Reads queued on a caller's pipeline (``usage_live_queue``), finished by ``usage_live_collect``."""
+
+    items: list[Item]
+    results: list[Decimal | None]
+    pending: list[tuple[int, LiveMetric, int, datetime, datetime]]
+    first_reply: int  # where this read's replies start in the pipeline's reply list
+
+
+def usage_live_queue(pipe: Any | None, items: list[Item], first_reply: int = 0) -> LiveRead:
+    """Queue the Redis reads of ``items`` on ``pipe`` (None: no Redis); database-only metrics are read
+    in ``usage_live_collect``. Lets a caller put its own reads in the same round trip."""
+    read = LiveRead(items, [None] * len(items), [], first_reply)
+    for index, (customer_id, metric, start, end) in enumerate(items):
+        live = LiveMetric(metric.pk, metric.aggregation, metric.filters)
+        if pipe is None or live.filters:
+            continue
+        read.pending.append((index, live, customer_id, start, end))
+        key = _key(customer_id, live.id, start, end)
+        pipe.hgetall(key)  # also says whether the counter exists (empty: rebuild it)
+        if live.aggregation == Aggregation.UNIQUE_COUNT:
+            pipe.pfcount(key + ":u")
+    return read
+
+
+def usage_live_collect(read: LiveRead, replies: list[Any]) -> list[Decimal]:
+    client = redis_client()
+    offset = read.first_reply
+    for index, live, customer_id, start, end in read.pending:
+        unique = live.aggregation == Aggregation.UNIQUE_COUNT
+        fields, distinct = replies[offset], replies[offset + 1] if unique else None
+        offset += 2 if unique else 1
+        if not fields and client is not None:
+            fields = _rebuild(client, live, customer_id, start, end)
+            distinct = client.pfcount(_key(customer_id, live.id, start, end) + ":u") if unique else None
+        read.results[index] = _value(live, fields, distinct)
+    for index, (customer_id, metric, start, end) in enumerate(read.items):
+        if read.results[index] is None:
+            read.results[index] = _from_database(customer_id, metric, start, end)
+    return [value if value is not None else ZERO for value in read.results]
+
+
+def usage_live_values(*, items: list[Item]) -> list[Decimal]:
     """Current usage for each (customer_id, metric, period start, period end), from Redis when possible.
 
     weighted_sum reports the level held now (the latest value), which is what a limit compares to.
     """
     client = redis_client()
-    results: list[Decimal | None] = [None] * len(items)
-    pending: list[tuple[int, LiveMetric, int, datetime, datetime]] = []
-    for index, (customer_id, metric, start, end) in enumerate(items):
-        live = LiveMetric(metric.pk, metric.aggregation, metric.filters)
-        if client is None or live.filters:
-            results[index] = _from_database(customer_id, metric, start, end)
-        else:
-            pending.append((index, live, customer_id, start, end))
-    if pending and client is not None:
-        with client.pipeline(transaction=False) as pipe:
-            for _, live, customer_id, start, end in pending:
-                key = _key(customer_id, live.id, start, end)
-                pipe.hgetall(key)
-                pipe.pfcount(key + ":u")
-            replies = pipe.execute()
-        for position, (index, live, customer_id, start, end) in enumerate(pending):
-            fields, distinct = replies[2 * position], replies[2 * position + 1]
-            if not fields:
-                fields = _rebuild(client, live, customer_id, start, end)
-                distinct = client.pfcount(_key(customer_id, live.id, start, end) + ":u")
-            results[index] = _value(live, fields, distinct)
-    return [value if value is not None else ZERO for value in results]
+    if client is None:
+        return usage_live_collect(usage_live_queue(None, items), [])
+    with client.pipeline(transaction=False) as pipe:
+        read = usage_live_queue(pipe, items)
+        replies = pipe.execute() if read.pending else []
+    return usage_live_collect(read, replies)
 
 
 def _from_database(customer_id: int, metric: BillableMetric, start: datetime, end: datetime) -> Decimal:
@@ -256,8 +305,6 @@ def _from_database(customer_id: int, metric: BillableMetric, start: datetime, en
             .order_by("-timestamp", "-id")
             .values_list("value", "properties")
         )
-        from billing.services.usage_aggregate import matches_filters
-
         for value, properties in latest.iterator(chunk_size=100):
             if not metric.filters or matches_filters(properties or {}, metric.filters):
                 return normalize(value) if value is not None else ZERO

@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 import psycopg
 from django.db import connection
 
+from accounts.models import Customer
+from billing.models import BillableMetric
 from billing.services.usage_aggregate import hour_floor
 
 
@@ -79,7 +81,7 @@ WITH new_keys AS (
 SELECT customer_id, metric_id, "timestamp", value, distinct_value
 FROM inserted WHERE metric_id = ANY(%s::bigint[])
 UNION ALL
-SELECT NULL, count(*), NULL, NULL, NULL FROM inserted
+SELECT NULL, metric_id, NULL, count(*)::numeric, NULL FROM inserted GROUP BY metric_id
 """
 
 
@@ -90,15 +92,18 @@ class StaleReference(Exception):
     """
 
 
-def write_events(rows: list[EventRow], *, live_metric_ids: set[int]) -> tuple[int, list[InsertedRow]]:
-    """Insert the batch exactly once; return (accepted, the inserted rows of ``live_metric_ids``).
+def write_events(
+    rows: list[EventRow], *, live_metric_ids: set[int]
+) -> tuple[dict[int, int], list[InsertedRow]]:
+    """Insert the batch exactly once; return (events accepted per metric id, the inserted rows of
+    ``live_metric_ids``).
 
     ``rows`` must not repeat a (customer_id, event_id) (the caller drops in-batch repeats). The insert
     itself checks that every customer and metric still exists (foreign keys on PostgreSQL, a query
     elsewhere) and raises ``StaleReference`` otherwise.
     """
     if not rows:
-        return 0, []
+        return {}, []
     if connection.vendor == "postgresql":
         try:
             return _write_postgres(rows, live_metric_ids)
@@ -110,9 +115,6 @@ def write_events(rows: list[EventRow], *, live_metric_ids: set[int]) -> tuple[in
 
 def _check_references(rows: list[EventRow]) -> None:
     """The demo database has no foreign keys on the event table: check the ids the batch names."""
-    from accounts.models import Customer
-    from billing.models import BillableMetric
-
     customer_ids = {row.customer_id for row in rows}
     metric_ids = {row.metric_id for row in rows}
     if Customer.objects.filter(pk__in=customer_ids).count() != len(customer_ids) or (
@@ -121,7 +123,9 @@ def _check_references(rows: list[EventRow]) -> None:
         raise StaleReference("a customer or metric of the batch no longer exists")
 
 
-def _write_postgres(rows: list[EventRow], live_metric_ids: set[int]) -> tuple[int, list[InsertedRow]]:
+def _write_postgres(
+    rows: list[EventRow], live_metric_ids: set[int]
+) -> tuple[dict[int, int], list[InsertedRow]]:
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
         # Every time (a no-op once it exists): a rolled-back transaction may have taken it away.
@@ -135,11 +139,11 @@ def _write_postgres(rows: list[EventRow], live_metric_ids: set[int]) -> tuple[in
                 copy.write_row(row)
         cursor.execute(POSTGRES_INSERT, [sorted(live_metric_ids)], binary=True)
         result = cursor.fetchall()
-    accepted = 0
+    accepted: dict[int, int] = {}
     inserted: list[InsertedRow] = []
     for row in result:
-        if row[0] is None:
-            accepted = int(row[1])
+        if row[0] is None:  # a per-metric count row
+            accepted[int(row[1])] = int(row[3])
         else:
             inserted.append(InsertedRow(*row))
     return accepted, inserted
@@ -148,7 +152,9 @@ def _write_postgres(rows: list[EventRow], live_metric_ids: set[int]) -> tuple[in
 SQLITE_KEY_CHUNK = 200  # 4 parameters a row, under SQLite's 999
 
 
-def _write_generic(rows: list[EventRow], live_metric_ids: set[int]) -> tuple[int, list[InsertedRow]]:
+def _write_generic(
+    rows: list[EventRow], live_metric_ids: set[int]
+) -> tuple[dict[int, int], list[InsertedRow]]:
     ops = connection.ops
     new_keys: set[tuple[int, str]] = set()
     with connection.cursor() as cursor:
@@ -221,4 +227,7 @@ def _write_generic(rows: list[EventRow], live_metric_ids: set[int]) -> tuple[int
         for row in fresh
         if row.metric_id in live_metric_ids
     ]
-    return len(fresh), inserted
+    accepted: dict[int, int] = defaultdict(int)
+    for row in fresh:
+        accepted[row.metric_id] += 1
+    return dict(accepted), inserted

@@ -46,11 +46,19 @@ WRITE_ERRORS = {
 }
 
 
+# operations with a rate limit (billing/api/throttles.py): their 429 carries a Retry-After header
+RATE_LIMITED = {("/api/v1/events", "post")}
+TOO_MANY = {
+    "description": "Too many requests for this token: retry after `Retry-After` seconds; nothing was written.",
+    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+}
+
+
 def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular ``POSTPROCESSING_HOOKS`` entry: add the error responses to every operation."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    for operations in result.get("paths", {}).values():
+    for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
@@ -59,4 +67,6 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
                 operation["responses"].setdefault(
                     str(status), {"description": description, "content": reference}
                 )
+            if (path.rstrip("/"), method) in RATE_LIMITED:
+                operation["responses"].setdefault("429", {**TOO_MANY, "content": reference})
     return result

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.urls import URLPattern, re_path
 
 from accounts.api import views as accounts_views
-from billing.api import charge_views, subscription_views
+from billing.api import charge_views, subscription_views, usage_views
+from billing.api import events as usage_event_views
 from billing.api import views as billing_views
 from invoicing.api import billing_runs, upcoming
 from invoicing.api import views as invoicing_views
@@ -17,6 +18,13 @@ def route(path: str, view: object, name: str) -> URLPattern:
 
 
 urlpatterns = [
+    # the product's hot paths first (the resolver tries routes in order): entitlement checks, events
+    route(
+        r"customers/(?P<external_id>[^/]+)/entitlements",
+        usage_views.CustomerEntitlements,
+        "customer-entitlements",
+    ),
+    route("events", usage_event_views.EventIngest, "event-ingest"),
     route("plans", billing_views.PlanListCreate, "plan-list"),
     route(r"plans/(?P<code>[-\w]+)", billing_views.PlanDetail, "plan-detail"),
     route("metrics", billing_views.MetricListCreate, "metric-list"),
@@ -34,7 +42,9 @@ urlpatterns = [
     route("subscriptions", subscription_views.SubscriptionListCreate, "subscription-list"),
     route(r"subscriptions/(?P<sub_id>\d+)", subscription_views.SubscriptionDetail, "subscription-detail"),
     route(
-        r"subscriptions/(?P<sub_id>\d+)/change", subscription_views.SubscriptionChange, "subscription-change"
+        r"subscriptions/(?P<sub_id>\d+)/change",
+        subscription_views.SubscriptionChangeView,
+        "subscription-change",
     ),
     route(
         r"subscriptions/(?P<sub_id>\d+)/cancel", subscription_views.SubscriptionCancel, "subscription-cancel"
@@ -51,18 +61,10 @@ urlpatterns = [
     route(r"credit-notes/(?P<credit_note_id>\d+)", invoicing_views.CreditNoteDetail, "credit-note-detail"),
 ]
 
-# Usage metering (issue #4): events, entitlements with usage, usage per metric.
-from billing.api import events as usage_event_views  # noqa: E402
-from billing.api import usage_views  # noqa: E402
+# Usage metering (issue #4): events (first, above), entitlements with usage, usage per metric.
 
 urlpatterns += [
-    route("events", usage_event_views.EventIngest, "event-ingest"),
     route("events/void", usage_event_views.EventVoid, "event-void"),
-    route(
-        r"customers/(?P<external_id>[^/]+)/entitlements",
-        usage_views.CustomerEntitlements,
-        "customer-entitlements",
-    ),
     route(r"customers/(?P<external_id>[^/]+)/usage", usage_views.CustomerUsage, "customer-usage"),
 ]
 
@@ -74,3 +76,21 @@ urlpatterns += [
     route("reports/revenue", report_views.RevenueReport, "report-revenue"),
     route("reports/ar-aging", report_views.ArAgingReport, "report-ar-aging"),
 ]
+
+# Payments (issue #10): a default card, manual payments, refunds.
+from invoicing.api import payments as payment_views  # noqa: E402
+
+urlpatterns += [
+    route(
+        r"customers/(?P<external_id>[^/]+)/payment-method",
+        payment_views.CustomerPaymentMethodSet,
+        "customer-payment-method",
+    ),
+    route(r"invoices/(?P<invoice_id>\d+)/payments", payment_views.InvoicePaymentCreate, "invoice-payments"),
+    route(r"payments/(?P<payment_id>\d+)/refund", payment_views.PaymentRefund, "payment-refund"),
+]
+
+# One-box search (API.md, Search): customers and invoices for staff.
+from invoicing.api import search as search_views  # noqa: E402
+
+urlpatterns += [route("search", search_views.Search, "search")]

@@ -68,7 +68,15 @@ class CreditNoteAdmin(ReadOnlyAdminMixin, HistoryAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("occurred_at", "invoice", "amount_display", "status", "method", "reference")
+    list_display = (
+        "occurred_at",
+        "invoice",
+        "amount_display",
+        "status",
+        "method",
+        "stripe_payment_intent",
+        "failure_reason",
+    )
     list_select_related = ("invoice",)
     list_filter = ("status", "method", "currency")
     search_fields = (
@@ -83,6 +91,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "method",
         "reference",
+        "stripe_payment_intent",
         "failure_reason",
         "occurred_at",
         "created_at",

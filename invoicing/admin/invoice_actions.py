@@ -31,9 +31,9 @@ from config.errors import RatecardError
 from invoicing.admin.invoice_payments import InvoicePaymentsMixin
 from invoicing.models import FinalizedInvoiceError, Invoice, InvoiceStatus
 from invoicing.services.credit_notes import credit_note_create, invoice_creditable
-from invoicing.services.documents import invoice_send
 from invoicing.services.finalization import invoice_finalize, invoice_mark_uncollectible, invoice_void
 from invoicing.services.invoice_documents import invoice_pdf_bytes
+from invoicing.services.invoice_sending import invoice_send
 
 FINALIZE_PERM = "invoicing.finalize_invoice"
 RESEND_PERM = "invoicing.resend_invoice"
@@ -199,9 +199,11 @@ class InvoiceActionsMixin(InvoicePaymentsMixin):
             if status == InvoiceStatus.DRAFT and finance:
                 tools.append({"url": admin_url(invoice, "lines"), "label": "Add or remove lines"})
                 tools.append({"url": admin_url(invoice, "finalize"), "label": "Finalize"})
-            if status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) and finance:
-                tools.append({"url": admin_url(invoice, "payment"), "label": "Record payment"})
-                tools.append({"url": admin_url(invoice, "void"), "label": "Void…"})
+            if status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
+                if self.has_record_payment_permission(request):
+                    tools.append({"url": admin_url(invoice, "payment"), "label": "Record payment"})
+                if finance:
+                    tools.append({"url": admin_url(invoice, "void"), "label": "Void…"})
             if status in (InvoiceStatus.OPEN, InvoiceStatus.PAID) and self.has_credit_permission(request):
                 tools.append({"url": admin_url(invoice, "credit"), "label": "Create credit note"})
             if status != InvoiceStatus.DRAFT and self.has_resend_permission(request):

@@ -2,8 +2,9 @@
 with a reason that is kept on the invoice (and shown on its page).
 
 Both are a form, then a confirmation of exactly what will be written, then the service:
-``invoice_record_payment`` (which refuses more than the amount due) and ``invoice_void``. Card
-payments come from Stripe (``invoicing/stripe``), not from here.
+``payment_record_manual`` (the API's ``POST /invoices/{id}/payments``: a transfer, check or other
+payment, never more than the amount due) and ``invoice_void``. This page is the admin's one way to
+record a payment by hand (the payments list sends its "add" here); card payments come from Stripe.
 """
 
 from __future__ import annotations
@@ -23,18 +24,20 @@ from config.admin_kit import admin_page, admin_url, form_digest
 from config.errors import RatecardError
 from invoicing.admin.draft_lines import DraftLinesMixin
 from invoicing.models import FinalizedInvoiceError, Invoice, InvoiceStatus
-from invoicing.services.finalization import invoice_record_payment, invoice_void
+from invoicing.services.finalization import invoice_void
+from invoicing.services.payment_outcomes import MANUAL_METHODS, payment_record_manual
 
 PAYMENT_TEMPLATE = "admin/invoicing/invoice/money_form.html"
 PAYABLE = (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE)
-METHODS = (("transfer", "Bank transfer"), ("check", "Check"))
+METHODS = tuple((m.value, m.label.capitalize()) for m in MANUAL_METHODS)
+PAYMENT_PERM = "invoicing.add_payment"
 
 
 class PaymentForm(forms.Form):
     amount = forms.DecimalField(
         max_digits=20, decimal_places=12, help_text="In the invoice's currency; at most the amount due."
     )
-    method = forms.ChoiceField(choices=METHODS, widget=forms.RadioSelect, initial="transfer")
+    method = forms.ChoiceField(choices=METHODS, widget=forms.RadioSelect, initial=MANUAL_METHODS[0].value)
     reference = forms.CharField(
         max_length=255,
         help_text="The bank's transaction id or the check number: recording the same one twice is refused.",
@@ -56,8 +59,12 @@ class InvoicePaymentsMixin(DraftLinesMixin):
     def has_finalize_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
         return bool(request.user.has_perm("invoicing.finalize_invoice"))
 
-    def _money_invoice(self, request: HttpRequest, object_id: str) -> Invoice:
-        if not self.has_finalize_permission(request):
+    def has_record_payment_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        return bool(request.user.has_perm(PAYMENT_PERM))
+
+    def _money_invoice(self, request: HttpRequest, object_id: str, *, perm: str = "finalize") -> Invoice:
+        allowed = self.has_record_payment_permission if perm == "payment" else self.has_finalize_permission
+        if not allowed(request):
             raise PermissionDenied
         invoice = Invoice.objects.select_related("customer").defer("pdf").filter(pk=object_id).first()
         if invoice is None:
@@ -111,7 +118,7 @@ class InvoicePaymentsMixin(DraftLinesMixin):
         )
 
     def payment_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
-        invoice = self._money_invoice(request, object_id)
+        invoice = self._money_invoice(request, object_id, perm="payment")
         if invoice.status not in PAYABLE:
             self.message_user(
                 request,
@@ -147,14 +154,15 @@ class InvoicePaymentsMixin(DraftLinesMixin):
             ]
 
         def write(d: dict[str, Any]) -> str:
-            payment = invoice_record_payment(
+            payment = payment_record_manual(
                 invoice_id=invoice.pk,
                 amount=d["amount"],
                 at=d["received_at"],
                 method=d["method"],
                 reference=d["reference"].strip(),
             )
-            return f"Recorded {format_money(payment.amount, payment.currency)} ({payment.method} {payment.reference}) on {invoice}."
+            method = payment.get_method_display()
+            return f"Recorded {format_money(payment.amount, payment.currency)} ({method} {payment.reference}) on {invoice}."
 
         return self._confirmable(
             request,

@@ -112,7 +112,15 @@ class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Payment
     extra = 0
     can_delete = False
-    fields = ("occurred_at", "amount_display", "status", "method", "reference", "failure_reason")
+    fields = (
+        "occurred_at",
+        "amount_display",
+        "status",
+        "method",
+        "stripe_payment_intent",
+        "failure_reason",
+        "reference",
+    )
     readonly_fields = fields
 
     @admin.display(description="amount")

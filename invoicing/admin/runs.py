@@ -27,7 +27,8 @@ from billing.display import format_money
 from config.admin_kit import ReadOnlyAdminMixin, admin_page, admin_url, confirmation_page, run_per_row
 from config.errors import RatecardError
 from invoicing.admin.invoice_actions import FINALIZE_PERM, REFUSALS, invoice_row
-from invoicing.models import BillingRun, BillingRunChunk, BillingRunFailure, Invoice, InvoiceStatus
+from invoicing.models import BillingRun, BillingRunChunk, BillingRunFailure, InvoiceStatus
+from invoicing.selectors import billing_run_drafts
 from invoicing.services.billing_runs import billing_run_billed
 from invoicing.services.finalization import invoice_finalize
 from invoicing.tasks import billing_run_launch
@@ -60,16 +61,6 @@ class BillingRunChunkInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[BillingRunChunk]:
         return super().get_queryset(request).exclude(status=BillingRunChunk.Status.DONE)
-
-
-def run_drafts(run: BillingRun) -> QuerySet[Invoice]:
-    """The run's draft invoices: created by it, or holding a period it billed."""
-    return (
-        Invoice.objects.filter(status=InvoiceStatus.DRAFT)
-        .filter(Q(billing_run=run) | Q(billed_periods__billing_run=run))
-        .distinct()
-        .order_by("pk")
-    )
 
 
 class StartRunForm(forms.Form):
@@ -315,7 +306,7 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _finalize_runs(
         self, request: HttpRequest, runs: list[BillingRun], *, action: str | None
     ) -> TemplateResponse | None:
-        drafts = {run.pk: list(run_drafts(run).select_related("customer")) for run in runs}
+        drafts = {run.pk: list(billing_run_drafts(run=run).select_related("customer")) for run in runs}
         if request.POST.get("post") == "yes":
             for run in runs:
                 run_per_row(

@@ -67,6 +67,7 @@ def preview_body(preview: InvoicePreview) -> dict[str, Any]:
             }
             for line in preview.lines
         ],
+        "payments": [],  # an invoice not created yet has no payments (the schema's shape)
     }
 
 

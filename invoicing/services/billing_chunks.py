@@ -25,8 +25,10 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from billing.models import Subscription, SubscriptionStatus
+from config.monitoring import count_after_commit
 from config.transient import is_transient
 from invoicing.models import BillingRun, BillingRunChunk, BillingRunFailure
+from invoicing.monitoring import SUBSCRIPTIONS_BILLED
 from invoicing.services.scheduled_changes import merge_results, subscriptions_apply_scheduled
 from invoicing.services.subscription_billing import BillResult, bill_subscriptions
 
@@ -148,6 +150,13 @@ def billing_chunk_bill(*, run_id: int, index: int) -> dict[str, Any] | None:
         chunk.billed, chunk.deferred = result.billed_subscriptions, deferred
         chunk.finished_at, chunk.lease_expires_at = timezone.now(), None
         chunk.save(update_fields=["status", "billed", "deferred", "finished_at", "lease_expires_at"])
+        for outcome, n in (
+            ("billed", result.billed_subscriptions),
+            ("deferred", deferred),
+            ("failed", len(result.failures)),
+        ):
+            if n:
+                count_after_commit(SUBSCRIPTIONS_BILLED, n, outcome=outcome)
     for sub_id, customer_id, error in result.failures:
         log.error(
             "billing_run.subscription_failed",

@@ -58,12 +58,17 @@ def credit_note_create(
     reason: str,
     user: Any = None,
     at: datetime | None = None,
+    refund: bool = False,
 ) -> CreditNote:
     """Credit ``amount`` of an open or paid invoice (see the module docs for where it goes).
 
     Raises ``ValidationFailed`` on ``amount`` (not positive, more places than the currency has, above
     what is creditable) or ``reason`` (empty); ``Conflict`` on ``invoice`` for a draft, void or
     uncollectible invoice; ``NotFound`` for an unknown invoice. Writes nothing when it raises.
+
+    ``refund=True`` (``invoicing.services.payment_refunds``): the money goes back to the payer, so the
+    credit neither reduces what is due nor reaches the credit balance: it lowers ``amount_paid`` (net of
+    refunds) by the same amount, and ``amount_due`` stays as it was.
     """
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise ValidationFailed("Must be a decimal amount.", field="amount")
@@ -112,9 +117,14 @@ def credit_note_create(
         )
         due = Decimal(invoice.amount_due)
         reduces_due = min(amount, due) if invoice.status == InvoiceStatus.OPEN and due > 0 else ZERO
-        to_balance = amount - reduces_due
+        if refund:
+            reduces_due = ZERO
+        to_balance = ZERO if refund else amount - reduces_due
         invoice.amount_credited = round_amount(Decimal(invoice.amount_credited) + amount, currency)
         fields = ["amount_credited", "updated_at"]
+        if refund:
+            invoice.amount_paid = round_amount(Decimal(invoice.amount_paid) - amount, currency)
+            fields.append("amount_paid")
         if reduces_due:
             invoice.amount_due = round_amount(due - reduces_due, currency)
             fields.append("amount_due")

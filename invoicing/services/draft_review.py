@@ -3,8 +3,9 @@
 A line added here is a ``one_off`` line marked ``{"added_in_review": true}`` in its detail; only such
 lines can be removed again. Lines the billing code wrote (fees, usage, prorations, one-off charges from
 pending lines) stay: removing them would leave a billed period without its line. Both go through the
-production draft writer (``invoice_add_lines``, ``invoice_recalculate``), so the totals recompute by the
-same arithmetic as a billing run's. A finalized invoice refuses both (409): corrections are credit notes.
+one draft writer: an added line is an ``InvoicePlan`` for the draft's own (customer, billing date, group)
+written by ``write_invoice_plans``, a removal recomputes with ``recalculate_drafts``, so the lines' tax
+and the totals come from the same arithmetic as a billing run's. A finalized invoice refuses both (409): corrections are credit notes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db import transaction
 from billing.pricing.money import round_amount
 from config.errors import Conflict, ErrorCode, NotFound, ValidationFailed
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
-from invoicing.services.drafts import LineDraft, invoice_add_lines, invoice_recalculate
+from invoicing.services.drafts import InvoicePlan, LineDraft, recalculate_drafts, write_invoice_plans
 
 log = structlog.get_logger(__name__)
 
@@ -64,8 +65,19 @@ def draft_line_add(
             unit_amount=unit_amount,
             detail={ADDED_IN_REVIEW: True, "by": getattr(user, "pk", None)},
         )
-        [line] = invoice_add_lines(invoice=invoice, lines=[draft])
-        invoice_recalculate(invoice=invoice)
+        plan = InvoicePlan(
+            customer_id=invoice.customer_id,
+            billing_date=invoice.billing_date,
+            group_key=invoice.group_key,
+            subscription_id=invoice.subscription_id,
+            tax_rate=Decimal(invoice.customer.tax_rate_percent),
+            currency=invoice.currency,
+            net_terms_days=invoice.net_terms_days,
+            lines=[draft],
+        )
+        # the draft is locked and found by its key, so the writer appends to it (it never makes another)
+        write_invoice_plans(plans=[plan], run=None)
+        line = InvoiceLine.objects.filter(invoice=invoice).latest("position", "pk")
         log.info(
             "invoice.draft_line_added",
             invoice_id=invoice.pk,
@@ -93,7 +105,8 @@ def draft_line_remove(*, line_id: int, user: Any = None) -> Invoice:
             )
         amount = line.amount
         line.delete()  # audited: InvoiceLine keeps a history row of the deletion
-        invoice_recalculate(invoice=invoice)
+        recalculate_drafts([invoice.pk])
+        invoice.refresh_from_db()
         log.info(
             "invoice.draft_line_removed",
             invoice_id=invoice.pk,

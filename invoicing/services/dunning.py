@@ -19,6 +19,11 @@ from django.db import transaction
 
 from billing.display import customer_locale, format_money
 from billing.models import Subscription, SubscriptionStatus
+from billing.services.subscription_status import (
+    subscription_cancel_at_period_end,
+    subscriptions_past_due_clear,
+    subscriptions_past_due_set,
+)
 from config.errors import Conflict, ErrorCode
 from invoicing.models import EmailOutbox, Invoice, InvoiceLine, InvoiceStatus
 from invoicing.services.documents import invoice_recipients
@@ -135,17 +140,12 @@ def dunning_run(*, as_of: datetime) -> int:
 def _final_step(invoice: Invoice, as_of: datetime) -> None:
     sub_ids = _subscriptions_of(invoice)
     if final_action() == "cancel":
-        from invoicing.services.lifecycle import cancel
-
-        for sub_id in sub_ids:
-            sub = Subscription.objects.get(pk=sub_id)
-            if sub.status != SubscriptionStatus.CANCELED:
-                cancel(subscription_id=sub_id, at="period_end")
+        live = Subscription.objects.filter(pk__in=sub_ids).exclude(status=SubscriptionStatus.CANCELED)
+        for sub_id in sorted(live.values_list("pk", flat=True)):
+            subscription_cancel_at_period_end(subscription_id=sub_id)
         log.warning("dunning.subscriptions_canceled", invoice_id=invoice.pk, subscriptions=sub_ids)
         return
-    Subscription.objects.filter(
-        pk__in=sub_ids, status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING]
-    ).update(status=SubscriptionStatus.PAST_DUE, past_due_since=as_of)
+    subscriptions_past_due_set(subscription_ids=sub_ids, at=as_of)
     log.warning("dunning.subscriptions_past_due", invoice_id=invoice.pk, subscriptions=sub_ids)
 
 
@@ -161,6 +161,4 @@ def dunning_resolve(*, invoice: Invoice) -> None:
             .exists()
         )
         if not still_failing:
-            Subscription.objects.filter(pk=sub_id, status=SubscriptionStatus.PAST_DUE).update(
-                status=SubscriptionStatus.ACTIVE, past_due_since=None
-            )
+            subscriptions_past_due_clear(subscription_ids=[sub_id])

@@ -21,7 +21,7 @@ from django.urls import reverse
 from billing.models import PendingLine, Plan, PlanVersion, ScheduledChange, Subscription
 from billing.services.catalog import PlanDraft, PriceDraft, plan_create
 from invoicing.models import Invoice
-from invoicing.services import lifecycle
+from invoicing.services import subscription_invoicing
 from tests.admin import changelist_url, logged_in, seat_plan, utc_customer
 
 pytestmark = pytest.mark.django_db
@@ -123,9 +123,9 @@ def test_finance_moves_one_subscription_to_the_new_version_at_next_period(
 ) -> None:
     seat_plan()
     moved, stays = (
-        lifecycle.subscribe(customer=utc_customer(cid), plan_code="team", start=APR_1, quantity=Decimal(10))[
-            0
-        ]
+        subscription_invoicing.subscription_create(
+            customer=utc_customer(cid), plan_code="team", start=APR_1, quantity=Decimal(10)
+        )[0]
         for cid in ("cus_a", "cus_b")
     )
     plan_create(
@@ -173,7 +173,9 @@ def test_the_seat_change_preview_shows_the_billing_codes_proration_lines(
     client: Client, finance_user: User
 ) -> None:
     seat_plan()
-    sub, _ = lifecycle.subscribe(customer=utc_customer(), plan_code="team", start=APR_1, quantity=Decimal(10))
+    sub, _ = subscription_invoicing.subscription_create(
+        customer=utc_customer(), plan_code="team", start=APR_1, quantity=Decimal(10)
+    )
     url = reverse("admin:billing_subscription_change_plan", args=(sub.pk,))
     data = {
         "plan": "team",
@@ -198,7 +200,9 @@ def test_the_seat_change_preview_shows_the_billing_codes_proration_lines(
 
 def test_finance_cancels_at_period_end_after_a_confirmation(client: Client, finance_user: User) -> None:
     seat_plan()
-    sub, _ = lifecycle.subscribe(customer=utc_customer(), plan_code="team", start=APR_1, quantity=Decimal(10))
+    sub, _ = subscription_invoicing.subscription_create(
+        customer=utc_customer(), plan_code="team", start=APR_1, quantity=Decimal(10)
+    )
     url = reverse("admin:billing_subscription_cancel", args=(sub.pk,))
     c = logged_in(client, finance_user)
     data = {"when": "period_end", "at": "2026-04-16 00:00"}
@@ -219,10 +223,12 @@ def test_the_subscription_list_query_count_does_not_grow(client: Client, finance
             assert c.get(changelist_url(Subscription)).status_code == 200
         return len(ctx)
 
-    lifecycle.subscribe(customer=utc_customer("cus_1"), plan_code="team", start=APR_1)
+    subscription_invoicing.subscription_create(customer=utc_customer("cus_1"), plan_code="team", start=APR_1)
     few = count()
     for i in range(2, 6):
-        lifecycle.subscribe(customer=utc_customer(f"cus_{i}"), plan_code="team", start=APR_1)
+        subscription_invoicing.subscription_create(
+            customer=utc_customer(f"cus_{i}"), plan_code="team", start=APR_1
+        )
     assert count() == few
 
 
@@ -255,7 +261,9 @@ def test_the_header_has_no_view_site_link(client: Client, finance_user: User) ->
 
 def test_cancel_now_previews_the_final_invoice_then_issues_it(client: Client, finance_user: User) -> None:
     seat_plan()
-    sub, _ = lifecycle.subscribe(customer=utc_customer(), plan_code="team", start=APR_1, quantity=Decimal(10))
+    sub, _ = subscription_invoicing.subscription_create(
+        customer=utc_customer(), plan_code="team", start=APR_1, quantity=Decimal(10)
+    )
     url = reverse("admin:billing_subscription_cancel", args=(sub.pk,))
     c = logged_in(client, finance_user)
     data = {"when": "now", "at": "2026-04-16 00:00"}

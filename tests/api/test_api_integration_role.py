@@ -69,6 +69,11 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("credit-note-list", "GET", "/api/v1/credit-notes", None, 403),
     ("credit-note-list", "POST", "/api/v1/credit-notes", {"invoice": "{invoice}", "amount": "1.00", "reason": "x"}, 403),
     ("credit-note-detail", "GET", "/api/v1/credit-notes/{note}", None, 403),
+    ("customer-payment-method", "POST", "/api/v1/customers/acme/payment-method", {"payment_method": "pm_card_visa"}, 403),
+    ("invoice-payments", "POST", "/api/v1/invoices/{invoice}/payments", {"amount": "1.00", "method": "check", "reference": "c"}, 403),
+    ("payment-refund", "POST", "/api/v1/payments/1/refund", {"amount": "1.00", "reason": "x"}, 403),
+    # the one-box search is a staff tool (finance, sales, support); the product addresses customers by id
+    ("search", "GET", "/api/v1/search?q=acme", None, 403),
 ]  # fmt: skip
 
 

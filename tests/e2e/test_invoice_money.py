@@ -10,7 +10,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from invoicing.services.finalization import invoice_finalize, invoice_record_payment
+from invoicing.services.finalization import invoice_finalize
+from invoicing.services.payments import invoice_record_payment
 from tests.e2e.conftest import log_in, shot
 from tests.invoicing.factories import make_customer, make_draft, subscription_line
 

@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 
 from billing.models import PlanVersion, ScheduledChange, Subscription
 from invoicing.models import InvoiceStatus, Payment
-from invoicing.services import lifecycle
+from invoicing.services import subscription_invoicing
 from invoicing.services.finalization import invoice_finalize
 from tests.admin import seat_plan, utc_customer
 from tests.e2e.conftest import log_in, shot
@@ -31,9 +31,9 @@ def test_finance_changes_a_price_and_moves_one_subscription(
 ) -> None:
     v1 = seat_plan()
     moved, stays = (
-        lifecycle.subscribe(customer=utc_customer(cid), plan_code="team", start=APR_1, quantity=Decimal(10))[
-            0
-        ]
+        subscription_invoicing.subscription_create(
+            customer=utc_customer(cid), plan_code="team", start=APR_1, quantity=Decimal(10)
+        )[0]
         for cid in ("cus_moved", "cus_stays")
     )
     base = live_server.url
@@ -96,7 +96,7 @@ def test_finance_records_a_transfer_and_the_invoice_turns_paid(
     assert "the invoice becomes paid" in page.locator("#review").inner_text()
     page.click("input[name=confirm]")
     shot(page, "workplace-invoice-paid")
-    assert "Recorded $1,534.50 (transfer WIRE-2026-0042)" in page.locator(".messagelist").inner_text()
+    assert "Recorded $1,534.50 (bank transfer WIRE-2026-0042)" in page.locator(".messagelist").inner_text()
     assert page.locator(".field-status_badge .ratecard-badge").inner_text() == "Paid"
     invoice.refresh_from_db()
     assert invoice.status == InvoiceStatus.PAID and invoice.amount_due == 0
@@ -145,7 +145,9 @@ def test_finance_creates_a_subscription_and_changes_seats_seeing_the_proration(
 
 def test_support_sees_no_edit_control(live_server: Any, page: Any, support_user: User) -> None:
     v1 = seat_plan()
-    sub, _ = lifecycle.subscribe(customer=utc_customer(), plan_code="team", start=APR_1, quantity=Decimal(2))
+    sub, _ = subscription_invoicing.subscription_create(
+        customer=utc_customer(), plan_code="team", start=APR_1, quantity=Decimal(2)
+    )
     invoice = invoice_finalize(
         invoice_id=make_draft(make_customer("cus_sup"), lines=[subscription_line("10.00")]).pk, at=APR_1
     )

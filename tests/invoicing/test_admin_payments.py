@@ -39,7 +39,12 @@ def reviewed(html: str) -> str:
 
 def pay(client: Client, invoice: Invoice, amount: str, reference: str = "WIRE-1") -> tuple[str, object]:
     url = reverse("admin:invoicing_invoice_payment", args=(invoice.pk,))
-    data = {"amount": amount, "method": "transfer", "reference": reference, "received_at": "2026-02-10 09:00"}
+    data = {
+        "amount": amount,
+        "method": "bank_transfer",
+        "reference": reference,
+        "received_at": "2026-02-10 09:00",
+    }
     review = client.post(url, {**data, "preview": "1"}).content.decode()
     if "previewed" not in review:
         return review, None
@@ -65,8 +70,8 @@ def test_finance_records_a_transfer_in_two_parts_and_the_invoice_turns_paid(
     )
     assert invoice.paid_at == datetime(2026, 2, 10, 9, 0, tzinfo=UTC)
     assert list(Payment.objects.order_by("pk").values_list("method", "reference", "amount")) == [
-        ("transfer", "WIRE-1", Decimal("1000.00")),
-        ("transfer", "WIRE-2", Decimal("534.50")),
+        ("bank_transfer", "WIRE-1", Decimal("1000.00")),
+        ("bank_transfer", "WIRE-2", Decimal("534.50")),
     ]
 
 

@@ -16,8 +16,8 @@ from django.urls import reverse
 
 from invoicing.models import BillingRun, BillingRunFailure, CreditNote, Invoice, InvoiceStatus, Payment
 from invoicing.services.credit_notes import credit_note_create
-from invoicing.services.drafts import draft_invoice_for, invoice_add_lines, invoice_recalculate
-from invoicing.services.finalization import invoice_finalize, invoice_record_payment
+from invoicing.services.finalization import invoice_finalize
+from invoicing.services.payments import invoice_record_payment
 from tests.invoicing.factories import (
     FEB_1,
     MAR_1,
@@ -264,10 +264,7 @@ def run_with_drafts() -> tuple[BillingRun, list[Invoice]]:
     drafts = []
     for _ in range(2):
         customer = make_customer()
-        draft = draft_invoice_for(customer=customer, billing_date=MAR_1, billing_run=run)
-        draft.refresh_from_db()
-        invoice_add_lines(invoice=draft, lines=[subscription_line()])
-        drafts.append(invoice_recalculate(invoice=draft))
+        drafts.append(make_draft(customer, lines=[subscription_line()], billing_date=MAR_1, run=run))
     BillingRunFailure.objects.create(run=run, customer=drafts[0].customer, error="ValueError: no price")
     return run, drafts
 

@@ -18,7 +18,8 @@ from django.urls import reverse
 from invoicing.models import Invoice
 from invoicing.selectors import invoice_is_past_due, invoices_past_due
 from invoicing.services.credit_notes import credit_note_create
-from invoicing.services.finalization import invoice_finalize, invoice_record_payment
+from invoicing.services.finalization import invoice_finalize
+from invoicing.services.payments import invoice_record_payment
 from invoicing.services.pdf import invoice_html
 from tests.invoicing.factories import make_customer, make_draft, subscription_line
 

@@ -2,7 +2,9 @@
 
 The column moves after finalization (like ``voided_at``), so it is not one of the guard's frozen columns.
 On SQLite adding it remakes the table and drops the guards (0002's docstring): they come off first and
-back after, with 0004's rule.
+back after, with 0004's rule: still the newest (0005-0009 add no invoice column and no guard rule), so the
+columns that move after finalization (status, payment and dunning fields, ``amount_credited`` that never
+shrinks, ``voided_at``, ``void_reason``) stay free and the document's columns frozen.
 """
 
 from importlib import import_module
@@ -15,7 +17,7 @@ credited = import_module("invoicing.migrations.0004_invoice_amount_credited")
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("invoicing", "0007_billing_run_chunks"),
+        ("invoicing", "0009_stripe_payments"),
     ]
 
     operations = [

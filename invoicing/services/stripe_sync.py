@@ -1,0 +1,273 @@
+"""What the Stripe outbox delivers for customers and invoices, and the default card.
+
+- A customer is created in Stripe the first time anything needs it (``stripe_customer_ensure``, under
+  the customer's row lock, so two workers never create two), and updated when its details change
+  (``customer_stripe_sync_queue``, one outbox row per version of the customer).
+- A finalized invoice of a ``charge_automatically`` customer with something due is collected by one
+  PaymentIntent (``invoice_collect_queue``, called by finalization in its transaction): amount_due in
+  minor units, confirmed off-session against the default card, our invoice id and number in its
+  metadata, Idempotency-Key ``invoice-<id>-payment-<attempt>``. The outbox row is the guard against a
+  second charge: it is delivered once (locked, then ``done``), and Stripe answers a repeated key with
+  the first PaymentIntent. What the payment did is applied from Stripe's report (the webhook, or the
+  reconciliation that follows up), never from our guess.
+- ``invoice_collect_retry``: a new attempt (next key) after a failure, e.g. when a new card is set.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from django.db import transaction
+from django.db.models import Q
+
+from accounts.models import CollectionMethod, Customer
+from config.errors import Conflict, ErrorCode, NotFound, RatecardError, ValidationFailed
+from invoicing.models import (
+    CustomerPaymentMethod,
+    Invoice,
+    InvoiceStatus,
+    Payment,
+    StripeOutbox,
+)
+from invoicing.services.stripe_outbox import stripe_outbox_handler, stripe_outbox_queue
+from invoicing.stripe import client as stripe_client
+from invoicing.stripe.amounts import stripe_amount
+from invoicing.stripe.errors import StripeDeclined, StripeRejected, StripeUnavailable
+
+log = structlog.get_logger(__name__)
+
+Kind = StripeOutbox.Kind
+
+
+class StripeUnreachable(RatecardError):
+    """A call the request waits for could not reach Stripe: 503, try again."""
+
+    status = 503
+
+
+def _customer_params(customer: Customer) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "name": customer.name,
+        "metadata": {"ratecard_customer_id": str(customer.pk), "external_id": customer.external_id},
+    }
+    if customer.email:
+        params["email"] = customer.email
+    address = {
+        "line1": customer.address_line1,
+        "line2": customer.address_line2,
+        "city": customer.city,
+        "postal_code": customer.postal_code,
+        "state": customer.state,
+        "country": customer.country,
+    }
+    if any(address.values()):
+        params["address"] = {k: v for k, v in address.items() if v}
+    return params
+
+
+def stripe_customer_ensure(*, customer_id: int) -> tuple[str, bool]:
+    """The customer's Stripe id, creating the Stripe customer once; returns (id, created now)."""
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().get(pk=customer_id)
+        if customer.stripe_customer_id:
+            return customer.stripe_customer_id, False
+        created = stripe_client.customer_create(
+            params=_customer_params(customer), idempotency_key=f"customer-{customer.pk}-create"
+        )
+        customer.stripe_customer_id = created["id"]
+        customer.save(update_fields=["stripe_customer_id", "updated_at"])
+        log.info("stripe.customer_created", customer_id=customer.pk, stripe_customer_id=created["id"])
+        return created["id"], True
+
+
+def customer_stripe_sync_queue(*, customer_id: int) -> StripeOutbox | None:
+    """After a customer is created or changed: create or update it in Stripe after commit (one row per
+    version of the customer, so saving the same version twice queues nothing new)."""
+    if not stripe_client.stripe_enabled():
+        return None
+    customer = Customer.objects.get(pk=customer_id)
+    version = int(customer.updated_at.timestamp() * 1_000_000)
+    return stripe_outbox_queue(
+        kind=Kind.CUSTOMER_SYNC, key=f"customer-{customer_id}-sync-{version}", customer_id=customer_id
+    )
+
+
+@stripe_outbox_handler(Kind.CUSTOMER_SYNC)
+def _deliver_customer_sync(row: StripeOutbox) -> None:
+    stripe_id, created = stripe_customer_ensure(customer_id=row.customer_id)
+    if not created:
+        customer = Customer.objects.get(pk=row.customer_id)
+        stripe_client.customer_update(
+            customer_id=stripe_id, params=_customer_params(customer), idempotency_key=row.key
+        )
+    row.stripe_id = stripe_id
+    row.outcome = "created" if created else "updated"
+
+
+def _collectable(invoice: Invoice, customer: Customer) -> bool:
+    return (
+        invoice.status == InvoiceStatus.OPEN
+        and Decimal(invoice.amount_due) > 0
+        and customer.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY
+    )
+
+
+def invoice_collect_queue(*, invoices: list[Invoice]) -> int:
+    """Finalization's hook, in its transaction: one outbox row per invoice to collect (first attempt).
+    Stripe off, or a ``send_invoice`` customer: nothing (the invoice is paid by transfer)."""
+    if not stripe_client.stripe_enabled():
+        return 0
+    queued = 0
+    for invoice in invoices:
+        if _collectable(invoice, invoice.customer):
+            stripe_outbox_queue(
+                kind=Kind.INVOICE_COLLECT,
+                key=f"invoice-{invoice.pk}-payment-1",
+                customer_id=invoice.customer_id,
+                invoice_id=invoice.pk,
+            )
+            queued += 1
+    return queued
+
+
+def invoice_collect_retry(*, invoice_id: int) -> StripeOutbox | None:
+    """Another attempt at collecting an open invoice (a new card, or finance asks); None when there is
+    nothing to do: not open, nothing due, not charged automatically, or an attempt still pending."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().select_related("customer").filter(pk=invoice_id).first()
+        if invoice is None:
+            raise NotFound(f"No invoice with id {invoice_id}.", field="invoice")
+        if not _collectable(invoice, invoice.customer):
+            return None
+        attempts = StripeOutbox.objects.filter(invoice=invoice, kind=Kind.INVOICE_COLLECT)
+        if attempts.filter(status=StripeOutbox.Status.PENDING).exists():
+            return None
+        # a PaymentIntent that succeeded and whose report has not come yet must not be charged again
+        if (
+            attempts.filter(status=StripeOutbox.Status.DONE, outcome="succeeded")
+            .exclude(stripe_id__in=Payment.objects.filter(invoice=invoice).values("stripe_payment_intent"))
+            .exists()
+        ):
+            return None
+        return stripe_outbox_queue(
+            kind=Kind.INVOICE_COLLECT,
+            key=f"invoice-{invoice.pk}-payment-{attempts.count() + 1}",
+            customer_id=invoice.customer_id,
+            invoice_id=invoice.pk,
+        )
+
+
+@stripe_outbox_handler(Kind.INVOICE_COLLECT)
+def _deliver_invoice_collect(row: StripeOutbox) -> None:
+    assert row.invoice_id is not None  # a collect row always names its invoice
+    invoice = Invoice.objects.select_for_update().select_related("customer").get(pk=row.invoice_id)
+    if not _collectable(invoice, invoice.customer):
+        row.outcome = f"skipped: invoice is {invoice.status}, {invoice.amount_due} due"
+        return
+    customer_stripe_id, _ = stripe_customer_ensure(customer_id=invoice.customer_id)
+    card = CustomerPaymentMethod.objects.filter(customer_id=invoice.customer_id).first()
+    if card is None:
+        # nothing to charge: a failed payment finance and the customer see, and dunning starts
+        from invoicing.services.payment_outcomes import payment_failed_record
+
+        payment_failed_record(
+            invoice_id=invoice.pk,
+            amount=Decimal(invoice.amount_due),
+            at=row.created_at,
+            method=Payment.Method.STRIPE,
+            reference=row.key,
+            failure_message="The customer has no default card to charge.",
+        )
+        row.outcome = "no_payment_method"
+        return
+    try:
+        intent = stripe_client.payment_intent_create(
+            amount=stripe_amount(Decimal(invoice.amount_due), invoice.currency),
+            currency=invoice.currency,
+            customer_id=customer_stripe_id,
+            payment_method_id=card.stripe_payment_method_id,
+            metadata={
+                "ratecard_invoice_id": str(invoice.pk),
+                "ratecard_invoice_number": invoice.number or "",
+                "ratecard_outbox_key": row.key,
+            },
+            idempotency_key=row.key,
+        )
+    except StripeDeclined as declined:
+        # delivered: Stripe holds a PaymentIntent that failed and reports it (payment_intent.payment_failed)
+        intent_id = declined.payment_intent_id
+        if not intent_id and declined.charge_id:
+            intent_id = str(
+                stripe_client.charge_retrieve(charge_id=declined.charge_id).get("payment_intent") or ""
+            )
+        row.stripe_id = intent_id
+        row.outcome = f"declined: {declined.message}"[:255]
+    else:
+        row.stripe_id = intent["id"]
+        row.outcome = str(intent.get("status", ""))
+    if row.stripe_id:
+        invoice.stripe_payment_intent_id = row.stripe_id
+        invoice.save(update_fields=["stripe_payment_intent_id", "updated_at"])
+    log.info(
+        "stripe.invoice_collect",
+        invoice_id=invoice.pk,
+        customer_id=invoice.customer_id,
+        payment_intent=row.stripe_id,
+        outcome=row.outcome,
+        key=row.key,
+    )
+
+
+def customer_payment_method_set(*, customer_id: int, payment_method_id: str) -> CustomerPaymentMethod:
+    """Attach a Stripe payment method to the customer and make it its default card (API.md); the
+    customer's open invoices whose payment failed are charged again with it (after commit).
+
+    ``Conflict`` when Stripe is off; 400 on ``payment_method`` for one Stripe refuses or declines;
+    ``StripeUnreachable`` (503) when Stripe cannot be reached.
+    """
+    if not stripe_client.stripe_enabled():
+        raise Conflict("Stripe is off (STRIPE_API_KEY is not set).", field="payment_method")
+    try:
+        stripe_id, _ = stripe_customer_ensure(customer_id=customer_id)
+        method = stripe_client.payment_method_attach(
+            payment_method_id=payment_method_id, customer_id=stripe_id
+        )
+    except StripeDeclined as exc:
+        raise ValidationFailed(f"The card was declined: {exc.message}", field="payment_method") from exc
+    except StripeRejected as exc:
+        raise ValidationFailed(
+            f"Stripe refused payment method {payment_method_id!r}: {exc.message}", field="payment_method"
+        ) from exc
+    except StripeUnavailable as exc:
+        raise StripeUnreachable(
+            f"Stripe could not be reached: {exc}", field=None, code=ErrorCode.INVALID
+        ) from exc
+    card = method.get("card") or {}
+    with transaction.atomic():
+        saved, _ = CustomerPaymentMethod.objects.update_or_create(
+            customer_id=customer_id,
+            defaults={
+                "stripe_payment_method_id": method["id"],
+                "brand": str(card.get("brand") or method.get("type") or ""),
+                "last4": str(card.get("last4") or ""),
+                "exp_month": card.get("exp_month"),
+                "exp_year": card.get("exp_year"),
+            },
+        )
+        # failed as reported (payment row, dunning) or as the last attempt's answer (the report may lag)
+        failed = Invoice.objects.filter(
+            Q(payment_failed_at__isnull=False)
+            | Q(payments__status=Payment.Status.FAILED)
+            | Q(stripe_outbox__outcome__startswith="declined")
+            | Q(stripe_outbox__outcome="no_payment_method"),
+            customer_id=customer_id,
+            status=InvoiceStatus.OPEN,
+        ).distinct()
+        for invoice_id in sorted(failed.values_list("id", flat=True)):
+            invoice_collect_retry(invoice_id=invoice_id)
+    log.info(
+        "stripe.payment_method_set", customer_id=customer_id, payment_method=method["id"], last4=saved.last4
+    )
+    return saved
