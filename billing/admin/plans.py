@@ -11,7 +11,6 @@ permissions, ``accounts/roles.py``).
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
@@ -31,56 +30,9 @@ from billing.display import (
     tiers_table,
 )
 from billing.models import Entitlement, Plan, PlanVersion, Price, PriceTier
-from billing.services.catalog import PlanDraft, PriceDraft, TierDraft, plan_create
+from billing.services.catalog import plan_create, plan_version_copy_newest, plan_version_draft
 from config.admin_kit import ReadOnlyAdminMixin, admin_page, form_digest
 from config.errors import ValidationFailed
-
-# --- new plan versions ------------------------------------------------------------------------------
-
-
-def plan_version_draft(version: PlanVersion) -> PlanDraft:
-    """A draft that reproduces ``version`` exactly: its terms, prices with their tiers, entitlements."""
-    prices = version.prices.select_related("metric").prefetch_related("tiers").order_by("position", "pk")
-    entitlements = version.entitlements.select_related("feature")
-    plan = version.plan
-    return PlanDraft(
-        code=plan.code,
-        name=version.name,
-        currency=version.currency,
-        interval=version.interval,
-        interval_count=version.interval_count,
-        trial_days=version.trial_days,
-        product=plan.product.code if plan.product is not None else None,
-        prices=tuple(
-            PriceDraft(
-                code=p.code,
-                model=p.model,
-                billing=p.billing,
-                description=p.description,
-                metric=p.metric.code if p.metric is not None else None,
-                amount=p.amount,
-                unit_amount=p.unit_amount,
-                tiers=tuple(TierDraft(t.up_to, t.unit_amount, t.flat_amount) for t in p.tiers.all()),
-                package_size=p.package_size,
-                package_amount=p.package_amount,
-                percent=p.percent,
-                minimum_amount=p.minimum_amount,
-                maximum_amount=p.maximum_amount,
-            )
-            for p in prices
-        ),
-        features={e.feature.key: e.value for e in entitlements},
-    )
-
-
-def plan_version_copy_newest(*, plan: Plan, user: AbstractBaseUser | AnonymousUser | None) -> PlanVersion:
-    """Make version N+1 of ``plan``, identical to version N, through ``plan_create`` (which locks the
-    plan, so two copies at once make N+1 and N+2). Raises ``ValidationFailed``; writes nothing then."""
-    newest = plan.versions.select_related("plan__product").order_by("-version").first()
-    if newest is None:
-        raise ValidationFailed(f"Plan {plan.code!r} has no version to copy.", field="plan")
-    return plan_create(draft=plan_version_draft(newest), user=user)
-
 
 # --- read-only pieces of a plan version --------------------------------------------------------------
 
