@@ -44,13 +44,16 @@ browser-deps:
 	  else echo "ERROR: /usr/bin/chromium is missing; install Debian's chromium (apt-get install -y chromium) for tests/e2e" >&2; exit 1; fi; \
 	}
 
+# the demo does not issue numbered 0.00 invoices for its free plans (docs/money.md)
+DEMO_ENV = env -u DATABASE_URL -u REDIS_URL RATECARD_FINALIZE_ZERO_INVOICES=false
+
 demo: install
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py migrate --noinput
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py seed_demo --port $(PORT)
+	$(DEMO_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEMO_ENV) $(BIN)/python manage.py seed_demo --port $(PORT)
 	@echo ""
 	@echo "Ratecard admin: http://127.0.0.1:$(PORT)/admin/   (API docs: http://127.0.0.1:$(PORT)/api/docs/)"
 	@echo ""
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 services:
 	@bash .ci/services.sh

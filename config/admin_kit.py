@@ -8,6 +8,7 @@ Admin actions call services, report each row's outcome and ask before a bulk mon
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -93,12 +94,14 @@ def confirmation_page(
     action: str | None = None,
     selected: Iterable[int] = (),
     warning: str = "",
+    ask_reason: bool = False,
+    hidden: dict[str, str] | None = None,
 ) -> TemplateResponse:
     """An intermediate page like Django's delete confirmation: what will happen to which rows.
 
     ``rows`` are ``(label, detail)`` pairs shown as a list, or, with ``columns``, a table's rows. For a
     changelist action, ``action`` and ``selected`` are posted back with ``post=yes``; for an object's own
-    page the form posts to the same URL.
+    page the form posts to the same URL. ``ask_reason`` adds a required "reason" box (voiding keeps it); ``hidden`` fields are posted back.
     """
     opts = modeladmin.model._meta
     return admin_page(
@@ -113,6 +116,8 @@ def confirmation_page(
         action=action,
         selected=list(selected),
         warning=warning,
+        ask_reason=ask_reason,
+        hidden=hidden or {},
         action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
         back_url=request.META.get("HTTP_REFERER")
         or reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
@@ -138,6 +143,13 @@ def admin_page(
             **context,
         },
     )
+
+
+def form_digest(data: dict[str, Any]) -> str:
+    """A digest of a form's cleaned data. A money form shows a preview first and posts this digest back
+    with its confirmation (``templates/admin/_preview_confirm_row.html``): a form changed after its
+    preview does not match and is previewed again instead of written."""
+    return hashlib.sha256(repr(sorted((k, str(v)) for k, v in data.items())).encode()).hexdigest()
 
 
 def admin_url(obj: Any, view: str = "change") -> str:

@@ -5,6 +5,7 @@ Log with fields, not formatted strings: ``log.info("invoice.finalized", invoice_
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import structlog
@@ -15,6 +16,17 @@ _SHARED_PROCESSORS: list[Any] = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+
+
+class ForbiddenWithoutTraceback(logging.Filter):
+    """An ordinary 403 (a role without the permission) is logged as one warning line, not a traceback:
+    Django's ``django.request`` logger attaches the ``PermissionDenied`` exception to the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403:
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 def build_logging(*, fmt: str, level: str) -> dict[str, Any]:
@@ -42,10 +54,12 @@ def build_logging(*, fmt: str, level: str) -> dict[str, Any]:
                 "foreign_pre_chain": _SHARED_PROCESSORS,
             },
         },
+        "filters": {"forbidden_without_traceback": {"()": ForbiddenWithoutTraceback}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
+            "django.request": {"filters": ["forbidden_without_traceback"]},
             # WeasyPrint reports every layout step at INFO and a font-subsetting notice at WARNING
             "weasyprint": {"level": "ERROR"},
             "fontTools": {"level": "ERROR"},

@@ -295,6 +295,9 @@ RATECARD_INVOICE_REVIEW_HOURS = int(
     os.environ.get("RATECARD_INVOICE_REVIEW_HOURS", str(24 * RATECARD_LATE_EVENT_GRACE_DAYS))
 )
 RATECARD_AUTO_FINALIZE = env_bool("RATECARD_AUTO_FINALIZE", True)
+# Lago's "finalize zero-amount invoices": on (as Stripe does), a 0.00 draft is issued with a number like any
+# other; off (the demo), it is closed as void without a number and without a PDF (docs/money.md).
+RATECARD_FINALIZE_ZERO_INVOICES = env_bool("RATECARD_FINALIZE_ZERO_INVOICES", True)
 # Billing runs may not run more than 24 hours ahead of the wall clock unless this is on (tests, backtests).
 RATECARD_ALLOW_FUTURE_BILLING = env_bool("RATECARD_ALLOW_FUTURE_BILLING", False)
 # Dunning: reminders this many days after a failed payment; then "past_due" or "cancel" the subscriptions.

@@ -7,6 +7,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from config import health, metrics
 from invoicing.api import stripe_webhook
 
+# the admin is the whole site people use: no "View site" link to a page that does not exist
+admin.site.site_url = None  # type: ignore[assignment]
+handler403 = "config.error_pages.forbidden"
+handler404 = "config.error_pages.not_found"
+
 urlpatterns = [
     # finance's dashboard (the admin index for finance) and reports, before the admin's own routes
     # the API first: the product's hot paths (entitlement checks, events) resolve without trying admin routes

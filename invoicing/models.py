@@ -59,6 +59,7 @@ MUTABLE_AFTER_FINALIZE = frozenset(
         "amount_due",
         "paid_at",
         "voided_at",
+        "void_reason",
         "marked_uncollectible_at",
         "stripe_payment_intent_id",
         "payment_failed_at",
@@ -103,6 +104,7 @@ class Invoice(models.Model):
     amount_due = amount_field(default=0)
     paid_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True, help_text="Why finance voided the invoice (kept, shown).")
     marked_uncollectible_at = models.DateTimeField(null=True, blank=True)
     payment_failed_at = models.DateTimeField(null=True, blank=True)
     dunning_step = models.PositiveSmallIntegerField(default=0)

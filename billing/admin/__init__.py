@@ -17,7 +17,6 @@ groups' model permissions (``accounts/roles.py``); these admins only ever take p
 """
 
 from billing.admin import catalog, plans, subscriptions, usage_alerts, usage_chart, usage_report, usage_voids
-from billing.admin.plans import plan_version_copy_newest, plan_version_draft
 from billing.display import (
     DASH,
     EMPTY,
@@ -30,6 +29,7 @@ from billing.display import (
     tier_units,
     tiers_table,
 )
+from billing.services.catalog import plan_version_copy_newest, plan_version_draft
 
 __all__ = [
     "DASH",

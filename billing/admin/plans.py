@@ -2,22 +2,24 @@
 table) and entitlements.
 
 A plan version is what subscribers signed up for, so a version, its prices, tiers and entitlements are
-read-only here for everyone, superusers included. To change a price, finance makes version N+1 with the
-plan action "Create a new version from the newest" (``plan_version_copy_newest``), which goes through
-``billing.services.catalog``. Sales and support see these screens read-only (the role groups' model
+read-only here for everyone, superusers included. To change prices, tiers, features or the trial, finance
+opens "Edit as a new version" on the plan's page (``billing.admin.plan_editing``): one form, a preview of
+the new version against the current one, then ``plan_create`` saves version N+1. Sales and support see these screens read-only (the role groups' model
 permissions, ``accounts/roles.py``).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin import HistoryAdmin
+from billing.admin.plan_editing import PlanEditForm, plan_diff
 from billing.display import (
     EMPTY,
     entitlement_text,
@@ -28,56 +30,9 @@ from billing.display import (
     tiers_table,
 )
 from billing.models import Entitlement, Plan, PlanVersion, Price, PriceTier
-from billing.services.catalog import PlanDraft, PriceDraft, TierDraft, plan_create
-from config.admin_kit import ReadOnlyAdminMixin
+from billing.services.catalog import plan_create, plan_version_copy_newest, plan_version_draft
+from config.admin_kit import ReadOnlyAdminMixin, admin_page, form_digest
 from config.errors import ValidationFailed
-
-# --- new plan versions ------------------------------------------------------------------------------
-
-
-def plan_version_draft(version: PlanVersion) -> PlanDraft:
-    """A draft that reproduces ``version`` exactly: its terms, prices with their tiers, entitlements."""
-    prices = version.prices.select_related("metric").prefetch_related("tiers").order_by("position", "pk")
-    entitlements = version.entitlements.select_related("feature")
-    plan = version.plan
-    return PlanDraft(
-        code=plan.code,
-        name=version.name,
-        currency=version.currency,
-        interval=version.interval,
-        interval_count=version.interval_count,
-        trial_days=version.trial_days,
-        product=plan.product.code if plan.product is not None else None,
-        prices=tuple(
-            PriceDraft(
-                code=p.code,
-                model=p.model,
-                billing=p.billing,
-                description=p.description,
-                metric=p.metric.code if p.metric is not None else None,
-                amount=p.amount,
-                unit_amount=p.unit_amount,
-                tiers=tuple(TierDraft(t.up_to, t.unit_amount, t.flat_amount) for t in p.tiers.all()),
-                package_size=p.package_size,
-                package_amount=p.package_amount,
-                percent=p.percent,
-                minimum_amount=p.minimum_amount,
-                maximum_amount=p.maximum_amount,
-            )
-            for p in prices
-        ),
-        features={e.feature.key: e.value for e in entitlements},
-    )
-
-
-def plan_version_copy_newest(*, plan: Plan, user: AbstractBaseUser | AnonymousUser | None) -> PlanVersion:
-    """Make version N+1 of ``plan``, identical to version N, through ``plan_create`` (which locks the
-    plan, so two copies at once make N+1 and N+2). Raises ``ValidationFailed``; writes nothing then."""
-    newest = plan.versions.select_related("plan__product").order_by("-version").first()
-    if newest is None:
-        raise ValidationFailed(f"Plan {plan.code!r} has no version to copy.", field="plan")
-    return plan_create(draft=plan_version_draft(newest), user=user)
-
 
 # --- read-only pieces of a plan version --------------------------------------------------------------
 
@@ -136,6 +91,7 @@ class PlanAdmin(HistoryAdmin):
     fields = ("code", "name", "product", "description", "is_active", "created_at", "versions")
     readonly_fields = ("code", "name", "created_at", "versions")
     actions = ("create_new_version",)
+    change_form_template = "admin/billing/plan/change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Plan]:
         newest = PlanVersion.objects.filter(plan=OuterRef("pk")).order_by("-version").values("pk")[:1]
@@ -163,6 +119,82 @@ class PlanAdmin(HistoryAdmin):
                 "billing.add_pricetier",
                 "billing.add_entitlement",
             ]
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.edit_version_view)
+        return [
+            path("<path:object_id>/edit-version/", view, name="billing_plan_edit_version"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        extra = {**(extra_context or {}), "can_edit_version": self.has_new_version_permission(request)}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def edit_version_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
+        """One form for the whole next version; "Preview" shows it against the newest, "Save" makes it."""
+        if not self.has_new_version_permission(request):
+            raise PermissionDenied
+        plan = get_object_or_404(Plan.objects.select_related("product"), pk=object_id)
+        newest = plan.versions.select_related("plan__product").order_by("-version").first()
+        if newest is None:
+            raise PermissionDenied
+        current = plan_version_draft(newest)
+        form = PlanEditForm(request.POST or None, current=current)
+        diff: list[tuple[str, str, str, bool]] = []
+        digest = ""
+        if request.method == "POST" and form.is_valid():
+            draft = form.draft()
+            digest = form_digest({"draft": draft})
+            diff = plan_diff(current, draft)
+            if not form.errors and "confirm" in request.POST and request.POST.get("previewed") == digest:
+                try:
+                    version = plan_create(draft=draft, user=request.user)
+                except ValidationFailed as exc:
+                    for error in exc.errors:
+                        form.add_error(
+                            None, f"{error.field}: {error.message}" if error.field else error.message
+                        )
+                else:
+                    moved = (
+                        reverse("admin:billing_subscription_changelist")
+                        + f"?plan_version__plan__id__exact={plan.pk}"
+                    )
+                    self.message_user(
+                        request,
+                        format_html(
+                            "Saved {} (version {} is unchanged; its subscribers stay on it). "
+                            '<a href="{}">Move subscriptions to it at their next period</a>.',
+                            version,
+                            newest.version,
+                            moved,
+                        ),
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:billing_planversion_change", args=(version.pk,))
+                    )
+            elif "confirm" in request.POST:
+                self.message_user(
+                    request, "The form changed since the preview: check it again.", messages.WARNING
+                )
+        return admin_page(
+            request,
+            self,
+            "admin/billing/plan/edit_version.html",
+            title=f"{plan.code}: edit as version {newest.version + 1}",
+            original=plan,
+            newest=newest,
+            form=form,
+            diff=diff,
+            changes=sum(1 for row in diff if row[3]),
+            digest=digest if diff and not form.errors else "",
+            currency=newest.currency,
+            preview_label=f"Preview version {newest.version + 1}",
+            confirm_label=f"Save as version {newest.version + 1}",
         )
 
     @admin.display(description="newest version", ordering="newest_number")

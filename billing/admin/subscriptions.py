@@ -1,12 +1,13 @@
 """Subscriptions and the pending lines they owe, for finance, sales and support.
 
 Everything here is read-only for everyone, superusers included: a subscription moves through the API or
-the services (``invoicing.services.lifecycle``: subscribe, change, cancel), never by editing a row. A
+the services (``invoicing.services.subscription_invoicing``: create, change, cancel), never by editing a row;
+finance's pages for those (new, change plan or seats, cancel) are in ``subscription_actions``. A
 subscription's page shows its timeline (``billing.admin.timeline``), its items and its pending lines.
 
 The one write is the action "Cancel at period end", for users with ``billing.change_subscription``
-(finance): it asks for confirmation, calls ``subscription_invoicing.subscription_cancel(at="period_end")`` once per subscription
-and reports each row's outcome.
+(finance): it asks for confirmation, calls ``subscription_invoicing.subscription_cancel(at="period_end")``
+once per subscription and reports each row's outcome.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from accounts.admin import HistoryAdmin
+from billing.admin.subscription_actions import SubscriptionActionsMixin
 from billing.admin.timeline import timeline_html
 from billing.display import (
     EMPTY,
@@ -152,7 +154,7 @@ class PendingLineInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ReadOnlyAdminMixin, HistoryAdmin):
+class SubscriptionAdmin(SubscriptionActionsMixin, ReadOnlyAdminMixin, HistoryAdmin):
     """Support finds a subscription by its customer (name, external id, e-mail) or its id."""
 
     list_display = ("id", "customer_link", "plan", "status_badge", "seats", "current_period")
@@ -162,7 +164,7 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     search_fields = ("customer__name", "customer__external_id", "customer__email")
     search_help_text = "Customer name, external id or e-mail, or the subscription's id (12 or #12)."
     list_per_page = 50
-    actions = ("cancel_at_period_end",)
+    actions = ("cancel_at_period_end", "move_to_newest_version")
     inlines = (SubscriptionItemInline, PendingLineInline)
     fieldsets = (
         (None, {"fields": ("customer_link", "plan", "status_badge", "seats", "currency", "coupon")}),

@@ -7,11 +7,21 @@ come from Stripe and the payment services.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path
+from django.utils.html import format_html
 
 from accounts.admin import HistoryAdmin
 from billing.display import format_money
-from config.admin_kit import ReadOnlyAdminMixin
+from config.admin_kit import ReadOnlyAdminMixin, admin_url
 from invoicing.models import CreditNote, Payment
+from invoicing.services.credit_note_pdf import credit_note_pdf
+
+
+def credit_note_pdf_link(note: CreditNote) -> str:
+    return format_html('<a href="{}">Download PDF</a>', admin_url(note, "pdf"))
 
 
 @admin.register(CreditNote)
@@ -31,12 +41,29 @@ class CreditNoteAdmin(ReadOnlyAdminMixin, HistoryAdmin):
         "issued_at",
         "created_by",
         "created_at",
+        "pdf_link",
     )
     readonly_fields = fields
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.pdf_view)
+        return [path("<path:object_id>/pdf/", view, name="invoicing_creditnote_pdf"), *super().get_urls()]
+
+    def pdf_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        note = get_object_or_404(CreditNote.objects.select_related("invoice"), pk=object_id)
+        response = HttpResponse(credit_note_pdf(note=note), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{note.number}.pdf"'
+        return response
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: CreditNote) -> str:
         return format_money(obj.amount, obj.currency)
+
+    @admin.display(description="PDF")
+    def pdf_link(self, obj: CreditNote) -> str:
+        return credit_note_pdf_link(obj)
 
 
 @admin.register(Payment)

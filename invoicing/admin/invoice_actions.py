@@ -13,7 +13,7 @@ the services do the work.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django import forms
@@ -28,6 +28,7 @@ from django.urls import URLPattern, path, reverse
 from billing.display import format_money
 from config.admin_kit import admin_page, admin_url, confirmation_page, run_per_row
 from config.errors import RatecardError
+from invoicing.admin.invoice_payments import InvoicePaymentsMixin
 from invoicing.models import FinalizedInvoiceError, Invoice, InvoiceStatus
 from invoicing.services.credit_notes import credit_note_create, invoice_creditable
 from invoicing.services.finalization import invoice_finalize, invoice_mark_uncollectible, invoice_void
@@ -61,6 +62,11 @@ class InvoiceAction:
     confirm_label: str  # "Yes, void": " it" or " them" is added
     call: Callable[..., Any]  # a service taking invoice_id= and user=
     done: str
+
+    def with_reason(self, reason: str) -> InvoiceAction:
+        """The same action whose service also gets ``reason=`` (voiding keeps why)."""
+        call = self.call
+        return replace(self, call=lambda **kwargs: call(reason=reason, **kwargs))
 
 
 ACTIONS = {
@@ -113,7 +119,7 @@ class CreditNoteForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=5000)
 
 
-class InvoiceActionsMixin(admin.ModelAdmin):
+class InvoiceActionsMixin(InvoicePaymentsMixin):
     """The invoice admin's own pages and bulk actions (see the module's docstring)."""
 
     actions = (
@@ -143,12 +149,9 @@ class InvoiceActionsMixin(admin.ModelAdmin):
                 {"name": "finalize"},
                 name="invoicing_invoice_finalize",
             ),
-            path(
-                "<path:object_id>/void/",
-                wrap(self.single_action_view),
-                {"name": "void"},
-                name="invoicing_invoice_void",
-            ),
+            path("<path:object_id>/void/", wrap(self.void_view), name="invoicing_invoice_void"),
+            path("<path:object_id>/payment/", wrap(self.payment_view), name="invoicing_invoice_payment"),
+            path("<path:object_id>/lines/", wrap(self.draft_lines_view), name="invoicing_invoice_lines"),
             path(
                 "<path:object_id>/credit-note/", wrap(self.credit_note_view), name="invoicing_invoice_credit"
             ),
@@ -194,9 +197,13 @@ class InvoiceActionsMixin(admin.ModelAdmin):
             tools.append({"url": admin_url(invoice, "pdf"), "label": label})
             finance = self.has_finalize_permission(request)
             if status == InvoiceStatus.DRAFT and finance:
+                tools.append({"url": admin_url(invoice, "lines"), "label": "Add or remove lines"})
                 tools.append({"url": admin_url(invoice, "finalize"), "label": "Finalize"})
-            if status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE) and finance:
-                tools.append({"url": admin_url(invoice, "void"), "label": "Void"})
+            if status in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
+                if self.has_record_payment_permission(request):
+                    tools.append({"url": admin_url(invoice, "payment"), "label": "Record payment"})
+                if finance:
+                    tools.append({"url": admin_url(invoice, "void"), "label": "Void…"})
             if status in (InvoiceStatus.OPEN, InvoiceStatus.PAID) and self.has_credit_permission(request):
                 tools.append({"url": admin_url(invoice, "credit"), "label": "Create credit note"})
             if status != InvoiceStatus.DRAFT and self.has_resend_permission(request):
@@ -274,7 +281,10 @@ class InvoiceActionsMixin(admin.ModelAdmin):
     ) -> TemplateResponse | None:
         action = ACTIONS[name]
         invoices = list(queryset.select_related("customer").order_by("pk"))
-        if request.POST.get("post") == "yes":
+        reason = request.POST.get("reason", "").strip()
+        if request.POST.get("post") == "yes" and (name != "void" or reason):
+            if name == "void":  # the reason is kept on each invoice
+                action = ACTIONS["void"].with_reason(reason)
             self._run(request, action, invoices)
             return None
         return confirmation_page(
@@ -286,6 +296,7 @@ class InvoiceActionsMixin(admin.ModelAdmin):
             confirm_label=f"{action.confirm_label} them",
             action=f"{name}_selected",
             selected=[inv.pk for inv in invoices],
+            ask_reason=name == "void",
         )
 
     @admin.action(description="Finalize selected drafts", permissions=["finalize"])

@@ -9,7 +9,7 @@ changes), so the invoice page is read-only for everyone, superusers included. Wh
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.admin import HistoryAdmin
 from billing.display import EMPTY, format_money, format_quantity
 from config.admin_kit import PROBLEM_COLOR, ReadOnlyAdminMixin, admin_url, badge
+from invoicing.admin.documents import credit_note_pdf_link
 from invoicing.admin.invoice_actions import InvoiceActionsMixin
 from invoicing.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus, Payment
 from invoicing.selectors import invoices_past_due
@@ -92,7 +93,7 @@ class CreditNoteInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ("number", "amount_display", "reason", "issued_at", "created_by")
+    fields = ("number", "amount_display", "reason", "issued_at", "created_by", "pdf")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CreditNote]:
@@ -101,6 +102,10 @@ class CreditNoteInline(ReadOnlyAdminMixin, admin.TabularInline):
     @admin.display(description="amount")
     def amount_display(self, obj: CreditNote) -> str:
         return format_money(obj.amount, obj.currency)
+
+    @admin.display(description="PDF")
+    def pdf(self, obj: CreditNote) -> str:
+        return credit_note_pdf_link(obj)
 
 
 class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -139,6 +144,15 @@ class PastDueFilter(admin.SimpleListFilter):
         return queryset
 
 
+INVOICE_STATUS_COLORS: dict[str, str] = {
+    InvoiceStatus.DRAFT: "#718096",  # grey: not issued yet
+    InvoiceStatus.OPEN: "#2b6cb0",  # blue: issued, waiting for payment
+    InvoiceStatus.PAID: "#2f855a",  # green: settled
+    InvoiceStatus.UNCOLLECTIBLE: "#c05621",  # orange: nobody expects it to be paid
+    InvoiceStatus.VOID: "#4a5568",  # dark grey: canceled, keeps its number
+}
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(InvoiceActionsMixin, HistoryAdmin):
     """Invoices: read-only documents; finance acts on them with confirmed actions, support resends."""
@@ -146,8 +160,8 @@ class InvoiceAdmin(InvoiceActionsMixin, HistoryAdmin):
     list_display = (
         "invoice_number",
         "customer",
-        "status",
-        "billing_date",
+        "status_badge",
+        "billing_date_utc",
         "total_display",
         "amount_due_display",
         "past_due",
@@ -160,7 +174,7 @@ class InvoiceAdmin(InvoiceActionsMixin, HistoryAdmin):
     list_per_page = 50
     inlines = (InvoiceLineInline, CreditNoteInline, PaymentInline)
     fieldsets = (
-        (None, {"fields": ("number", "status", "customer", "subscription", "billing_run", "pdf_link")}),
+        (None, {"fields": ("number", "status_badge", "customer", "subscription", "billing_run", "pdf_link")}),
         (
             "Dates",
             {
@@ -173,8 +187,10 @@ class InvoiceAdmin(InvoiceActionsMixin, HistoryAdmin):
                     "terms",
                     "paid_at",
                     "voided_at",
+                    "void_reason",
                     "marked_uncollectible_at",
-                )
+                ),
+                "description": "Times in UTC.",
             },
         ),
         ("Amounts", {"fields": ("figures",)}),
@@ -213,6 +229,14 @@ class InvoiceAdmin(InvoiceActionsMixin, HistoryAdmin):
     @admin.display(description="number", ordering="number")
     def invoice_number(self, obj: Invoice) -> str:
         return str(obj)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Invoice) -> str:
+        return badge(obj.get_status_display(), INVOICE_STATUS_COLORS.get(obj.status, "#4a5568"))
+
+    @admin.display(description="billing date (UTC)", ordering="billing_date")
+    def billing_date_utc(self, obj: Invoice) -> str:
+        return f"{obj.billing_date.astimezone(UTC):%Y-%m-%d %H:%M}"
 
     @admin.display(description="total", ordering="total")
     def total_display(self, obj: Invoice) -> str:

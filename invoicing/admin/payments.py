@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.widgets import AdminSplitDateTime
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
-from accounts.admin import CustomerAdmin, HistoryAdmin, adopt_saved
+from accounts.admin import CustomerAdmin, HistoryAdmin
 from billing.display import format_money
-from config.admin_kit import ReadOnlyAdminMixin
+from config.admin_kit import ReadOnlyAdminMixin, admin_url
 from invoicing.admin.documents import PaymentAdmin as BasePaymentAdmin
+from invoicing.admin.invoice_payments import PAYMENT_PERM
 from invoicing.admin.invoices import InvoiceAdmin
 from invoicing.models import (
     CustomerPaymentMethod,
+    Invoice,
+    InvoiceStatus,
     Payment,
     PaymentDispute,
     ReconciliationMismatch,
@@ -30,7 +33,6 @@ from invoicing.models import (
     StripeEvent,
     StripeOutbox,
 )
-from invoicing.services.payment_outcomes import MANUAL_METHODS, payment_record_manual
 from invoicing.services.stripe_outbox import stripe_outbox_retry
 from invoicing.services.stripe_sync import invoice_collect_retry
 
@@ -230,43 +232,25 @@ InvoiceAdmin.inlines = (*InvoiceAdmin.inlines, RefundInline, DisputeInline)  # t
 CustomerAdmin.inlines = (*CustomerAdmin.inlines, DefaultCardInline)  # type: ignore[assignment]
 
 
-class ManualPaymentForm(forms.ModelForm):
-    """A transfer, check or other payment finance received; card payments come from Stripe."""
-
-    method = forms.ChoiceField(choices=[(m.value, m.label) for m in MANUAL_METHODS])
-    occurred_at = forms.SplitDateTimeField(label="paid at", widget=AdminSplitDateTime)
-
-    class Meta:
-        model = Payment
-        fields = ("invoice", "amount", "method", "reference", "occurred_at")
-
-
-# Recording a payment in the admin (issue #10): the payments list gains an "add" form that calls the
-# service (never above what is due), for finance; the list itself stays as invoicing.admin defines it.
+# Recording a payment by hand (issue #10) has one admin page: the invoice's "Record payment" (invoicing.
+# admin.invoice_payments: form, review, then ``payment_record_manual``). The payments list's "add" leads
+# there: to the invoice named by ``?invoice=<id>``, else to the open invoices to pick one from.
 admin.site.unregister(Payment)
 
 
 @admin.register(Payment)
 class PaymentAdmin(HistoryAdmin, BasePaymentAdmin):
-    form = ManualPaymentForm
-    raw_id_fields = ("invoice",)
-
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return bool(request.user.has_perm("invoicing.add_payment"))
+        return bool(request.user.has_perm(PAYMENT_PERM))
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ManualPaymentForm.Meta.fields if obj is None else BasePaymentAdmin.fields
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return () if obj is None else BasePaymentAdmin.readonly_fields
-
-    def save_model(self, request: HttpRequest, obj: Payment, form: Any, change: bool) -> None:
-        data = form.cleaned_data
-        saved = payment_record_manual(
-            invoice_id=data["invoice"].pk,
-            amount=data["amount"],
-            method=data["method"],
-            reference=data["reference"],
-            at=data["occurred_at"],
-        )
-        adopt_saved(obj, saved)
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        invoice = Invoice.objects.filter(pk=request.GET.get("invoice") or 0).first()
+        if invoice is not None:
+            return HttpResponseRedirect(admin_url(invoice, "payment"))
+        self.message_user(request, "Pick the invoice, then use its “Record payment” button.", messages.INFO)
+        open_invoices = reverse("admin:invoicing_invoice_changelist")
+        return HttpResponseRedirect(f"{open_invoices}?status__exact={InvoiceStatus.OPEN}")

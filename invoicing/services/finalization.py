@@ -44,6 +44,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -74,6 +75,8 @@ FINALIZED = (InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE
 FINALIZED_FIELDS = [
     "number",
     "status",
+    "voided_at",
+    "void_reason",
     "issued_at",
     "due_at",
     "paid_at",
@@ -222,11 +225,13 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
             invoice.paid_at = at
         else:
             invoice.status = InvoiceStatus.OPEN
+    closed = _close_zero_invoices(invoices, at=at)
+    issued = [invoice for invoice in invoices if invoice.pk not in closed]
     # the numbers last: the sequence row stays locked from here to the commit, so only the writes below
     # (a few statements for the whole batch) wait on it
-    numbers = document_numbers(kind=INVOICE_PREFIX, year=document_year(at), count=len(invoices))
+    numbers = document_numbers(kind=INVOICE_PREFIX, year=document_year(at), count=len(issued))
     entries: list[BalanceTransaction] = []
-    for invoice, number in zip(invoices, numbers, strict=True):
+    for invoice, number in zip(issued, numbers, strict=True):
         invoice.number = number
         credits_applied = Decimal(invoice.credits_applied)
         if credits_applied:
@@ -257,9 +262,9 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
     BalanceTransaction.objects.bulk_create(entries)
     _save_finalized(invoices)
     _record_history(invoices, user=user)
-    invoice_documents_queue(invoice_ids=[invoice.pk for invoice in invoices])
-    for currency in sorted({invoice.currency for invoice in invoices}):
-        mine = [invoice for invoice in invoices if invoice.currency == currency]
+    invoice_documents_queue(invoice_ids=[invoice.pk for invoice in issued])
+    for currency in sorted({invoice.currency for invoice in issued}):
+        mine = [invoice for invoice in issued if invoice.currency == currency]
         count_after_commit(INVOICES_FINALIZED, len(mine), currency=currency)
         charged = sum((i.total for i in mine if i.total > 0), ZERO)
         credited = -sum((i.total for i in mine if i.total < 0), ZERO)
@@ -268,12 +273,38 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
         if credited:
             count_after_commit(AMOUNT_INVOICED, float(credited), currency=currency, kind="credit")
     # Stripe (issue #10): the outbox rows that collect them, in this transaction
-    invoice_collect_queue(invoices=invoices)
+    invoice_collect_queue(invoices=issued)
     return invoices
 
 
-def invoice_void(*, invoice_id: int, at: datetime | None = None, user: Any = None) -> Invoice:
-    """Void an open or uncollectible invoice; it keeps its number. Idempotent for a void invoice."""
+ZERO_NOT_ISSUED = "0.00: not issued (RATECARD_FINALIZE_ZERO_INVOICES is off)"
+
+
+def _close_zero_invoices(invoices: list[Invoice], *, at: datetime) -> set[int]:
+    """With ``RATECARD_FINALIZE_ZERO_INVOICES`` off, the drafts whose total is 0.00 are closed instead of
+    issued: void, no number (so the number sequence stays gap-free over issued documents), no PDF, no
+    e-mail. Their lines stay (the billed period is recorded, so nothing bills it again) and every figure
+    is 0, so revenue, MRR and aging are unchanged. Returns their ids."""
+    if settings.RATECARD_FINALIZE_ZERO_INVOICES:
+        return set()
+    closed = set()
+    for invoice in invoices:
+        if Decimal(invoice.total) == 0 and Decimal(invoice.credits_applied) == 0:
+            invoice.status = InvoiceStatus.VOID
+            invoice.paid_at = None
+            invoice.voided_at = at
+            invoice.void_reason = ZERO_NOT_ISSUED
+            invoice.amount_due = ZERO
+            closed.add(invoice.pk)
+            log.info("invoice.zero_closed", invoice_id=invoice.pk, customer_id=invoice.customer_id)
+    return closed
+
+
+def invoice_void(
+    *, invoice_id: int, at: datetime | None = None, user: Any = None, reason: str = ""
+) -> Invoice:
+    """Void an open or uncollectible invoice; it keeps its number and ``reason`` (the admin asks for
+    one). Idempotent for a void invoice."""
     with transaction.atomic():
         invoice = invoice_lock(invoice_id)
         if invoice.status == InvoiceStatus.VOID:
@@ -299,7 +330,8 @@ def invoice_void(*, invoice_id: int, at: datetime | None = None, user: Any = Non
         invoice.status = InvoiceStatus.VOID
         invoice.voided_at = at or timezone.now()
         invoice.amount_due = ZERO
-        invoice.save(update_fields=["status", "voided_at", "amount_due", "updated_at"])
+        invoice.void_reason = reason.strip()
+        invoice.save(update_fields=["status", "voided_at", "void_reason", "amount_due", "updated_at"])
         invoice_documents_queue(invoice_ids=[invoice.pk])  # the VOID-stamped PDF, after commit
         log.info(
             "invoice.voided",
@@ -307,6 +339,7 @@ def invoice_void(*, invoice_id: int, at: datetime | None = None, user: Any = Non
             customer_id=invoice.customer_id,
             number=invoice.number,
             credits_returned=str(credits_applied),
+            reason=invoice.void_reason,
             user_id=getattr(user, "pk", None),
         )
         return invoice

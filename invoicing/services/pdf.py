@@ -252,9 +252,13 @@ def invoice_pdf(
     *, invoice: Invoice, lines: list[InvoiceLine] | None = None, variant: str = "invoice"
 ) -> bytes:
     """Render the invoice as PDF bytes (a draft gets a DRAFT watermark and the live customer)."""
+    return html_pdf(invoice_html(invoice=invoice, lines=lines, variant=variant))
+
+
+def html_pdf(html: str) -> bytes:
+    """A document's HTML as PDF bytes (invoices and credit notes), one render at a time."""
     from weasyprint import HTML  # heavy import, only when a PDF is made
 
-    html = invoice_html(invoice=invoice, lines=lines, variant=variant)
     with _RENDER_LOCK:
         pdf = HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
     return bytes(pdf or b"")

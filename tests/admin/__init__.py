@@ -116,6 +116,35 @@ def add_url(model: Any) -> str:
     return reverse(f"admin:{meta.app_label}_{meta.model_name}_add")
 
 
+# the workplace screens' data (tests/admin/test_admin_workplace.py, tests/e2e): 18.00 a seat in USD, UTC
+def seat_plan() -> PlanVersion:
+    api_calls_metric()
+    return plan_create(
+        draft=PlanDraft(
+            code="team",
+            name="Team",
+            currency="USD",
+            prices=(
+                PriceDraft(code="seats", model="per_unit", unit_amount=Decimal("18.00")),
+                PriceDraft(
+                    code="calls",
+                    model="graduated",
+                    billing="in_arrears",
+                    metric="api_calls",
+                    tiers=CALL_TIERS,
+                ),
+            ),
+            features={"sso": True},
+        )
+    )
+
+
+def utc_customer(external_id: str = "cus_utc") -> Customer:
+    return customer_create(
+        external_id=external_id, name="Utc Ltd", currency="USD", email="b@utc.test", timezone="UTC"
+    )
+
+
 # --- the customer page (test_admin_customer_page.py, tests/e2e/test_support_lookup.py) ----------------
 
 APR_1 = datetime(2026, 4, 1, tzinfo=UTC)

@@ -113,30 +113,43 @@ def test_a_customer_shows_its_default_card(client: Client) -> None:
     assert Invoice.objects.count() == 0
 
 
-def test_finance_records_a_bank_transfer_in_the_admin_never_above_what_is_due(client: Client) -> None:
+def test_the_payments_list_records_a_bank_transfer_on_its_invoice_never_above_what_is_due(
+    client: Client,
+) -> None:
+    """One admin path records a payment by hand: the invoice's "Record payment" (form, review, confirm);
+    the payments list's "add" leads there."""
     from django.urls import reverse
 
+    from tests.invoicing.test_admin_payments import reviewed
     from tests.invoicing.test_payments_api import open_invoice
 
     invoice = open_invoice()
     finance = logged_in(client, make_staff("fin", "finance"))
-    url = reverse("admin:invoicing_payment_add")
+    add = reverse("admin:invoicing_payment_add")
+    url = reverse("admin:invoicing_invoice_payment", args=(invoice.pk,))
+    assert finance.get(f"{add}?invoice={invoice.pk}")["Location"] == url
+    assert finance.get(add)["Location"].endswith("/admin/invoicing/invoice/?status__exact=open")
     form = {
-        "invoice": invoice.pk,
         "amount": "100.01",
         "method": "bank_transfer",
         "reference": "wire-9",
-        "occurred_at_0": "2026-02-10",
-        "occurred_at_1": "09:00:00",
+        "received_at": "2026-02-10 09:00",
     }
-    refused = finance.post(url, form, follow=True).content.decode()
-    assert "Nothing was saved" in refused and "more than the 100.00 USD due" in refused
+
+    def confirm(data: dict[str, str]) -> str:
+        review = finance.post(url, {**data, "preview": "1"}).content.decode()
+        return finance.post(
+            url, {**data, "confirm": "1", "previewed": reviewed(review)}, follow=True
+        ).content.decode()
+
+    assert "more than the 100.00 USD due" in confirm(form)
     assert not invoice.payments.exists()
-    finance.post(url, {**form, "amount": "100.00"}, follow=True)
+    confirm({**form, "amount": "100.00"})
     invoice.refresh_from_db()
     (payment,) = invoice.payments.all()
     assert (payment.method, payment.amount, invoice.status) == ("bank_transfer", 100, "paid")
     support = logged_in(Client(), make_staff("sup", "support"))
+    assert support.get(add).status_code == 403
     assert support.get(url).status_code == 403
 
 

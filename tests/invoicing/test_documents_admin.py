@@ -171,9 +171,12 @@ def test_void_from_the_invoice_page_keeps_the_number(client: Client, finance_use
     c = logged_in(client, finance_user)
     url = reverse("admin:invoicing_invoice_void", args=(invoice.pk,))
     assert c.get(url).status_code == 200
-    c.post(url, {"post": "yes"})
+    review = c.post(url, {"reason": "Sent to the wrong company", "preview": "1"}).content.decode()
+    digest = review.split('name="previewed" value="')[1].split('"')[0]
+    c.post(url, {"reason": "Sent to the wrong company", "confirm": "1", "previewed": digest})
     stored = Invoice.objects.get(pk=invoice.pk)
     assert (stored.status, stored.number) == (InvoiceStatus.VOID, "INV-2026-000001")
+    assert stored.void_reason == "Sent to the wrong company"
 
 
 def test_the_credit_note_form_shows_the_service_error_and_creates_the_note(
