@@ -17,6 +17,15 @@ from billing.models.catalog import (
     PriceTier,
     Product,
 )
+from billing.models.contracts import (
+    ApprovalAction,
+    Contract,
+    ContractApprovalStep,
+    ContractPhase,
+    ContractPriceOverride,
+    ContractStatus,
+    CreditGrant,
+)
 from billing.models.subscriptions import (
     ChangeKind,
     PendingLine,
@@ -42,6 +51,13 @@ from billing.models.usage import (
 )
 
 __all__ = [
+    "ApprovalAction",
+    "Contract",
+    "ContractApprovalStep",
+    "ContractPhase",
+    "ContractPriceOverride",
+    "ContractStatus",
+    "CreditGrant",
     "Aggregation",
     "BillableMetric",
     "BillingTiming",

@@ -32,6 +32,7 @@ from config.bulk import bulk_update_rows
 from invoicing.models import BilledPeriod, BillingRun, Invoice, InvoiceLine, InvoiceStatus, LineKind
 from invoicing.services import rating
 from invoicing.services.boundaries import Boundary, plan_boundaries
+from invoicing.services.contract_commitments import CommitmentBook
 from invoicing.services.drafts import LineDraft, draft_tax, line_from_draft
 
 log = structlog.get_logger(__name__)
@@ -273,6 +274,10 @@ def compute_billing(*, subs: list[Subscription], as_of: datetime, lock_pending: 
         else:
             one_offs[line.customer_id].append(line)
 
+    # contract hook: minimum commitments of the subscriptions that have one (two queries, or one)
+    commitments = CommitmentBook.load(
+        sub_ids=list(planned), since=min(b[0].ended.start for b in planned.values())
+    )
     for sub_id, boundaries in planned.items():
         sub = by_id[sub_id]
         customer_one_offs = one_offs.pop(sub.customer_id, [])
@@ -288,6 +293,7 @@ def compute_billing(*, subs: list[Subscription], as_of: datetime, lock_pending: 
                 prior=prior.get(sub_id, {}),
                 price_by_id=price_by_id,
                 discounted=discounted,
+                commitments=commitments,
             )
         except Exception as exc:  # one subscription's failure must not stop the others
             log.warning(
@@ -324,6 +330,7 @@ def _rate_subscription(
     prior: dict[tuple[int, datetime, datetime], tuple[Decimal, Decimal]],
     price_by_id: dict[int, Price],
     discounted: set[int],
+    commitments: CommitmentBook | None = None,
 ) -> dict[tuple[int, datetime, str], InvoicePlan]:
     """Lines per invoice for one subscription's boundaries (no writes)."""
     customer = sub.customer
@@ -368,6 +375,9 @@ def _rate_subscription(
         )
         if discount is not None:
             discounted.add(sub.pk)
+        if commitments is not None and not b.was_trial:  # contract hook: the period's true-up
+            earlier = [line for p in out.values() for line in p.lines]
+            lines += commitments.true_up(sub=sub, period=b.ended, lines=lines, earlier=earlier)
         if not lines:
             continue  # nothing owed at this boundary (e.g. the end of a canceled, prepaid period)
         key = (customer.pk, b.ended.end, group)
