@@ -5,13 +5,14 @@
 - ``catalog``: products, billable metrics, features, coupons;
 - ``subscriptions``: subscriptions (read-only, with their timeline, items and pending lines; the action
   "Cancel at period end") and pending lines;
+- ``contracts``: the deal screen (sales), the approval queue (finance), a contract's page;
 - ``base``: the read-only mixin and admin links; ``timeline``: a subscription's timeline.
 
 How amounts, tiers and instants read is in ``billing.display``. Who may do what comes from the role
 groups' model permissions (``accounts/roles.py``); these admins only ever take permissions away.
 """
 
-from billing.admin import catalog, plans, subscriptions, usage, usage_voids
+from billing.admin import catalog, contracts, plans, subscriptions, usage, usage_voids
 from billing.admin.base import ImmutableMixin
 from billing.admin.plans import plan_version_copy_newest, plan_version_draft
 from billing.display import (
@@ -32,6 +33,7 @@ __all__ = [
     "EMPTY",
     "ImmutableMixin",
     "catalog",
+    "contracts",
     "entitlement_text",
     "format_money",
     "format_quantity",

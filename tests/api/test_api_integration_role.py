@@ -69,11 +69,20 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("credit-note-list", "GET", "/api/v1/credit-notes", None, 403),
     ("credit-note-list", "POST", "/api/v1/credit-notes", {"invoice": "{invoice}", "amount": "1.00", "reason": "x"}, 403),
     ("credit-note-detail", "GET", "/api/v1/credit-notes/{note}", None, 403),
+    ("contract-list", "GET", "/api/v1/contracts?customer=acme", None, 403),
+    ("contract-list", "POST", "/api/v1/contracts", {"customer": "acme", "plan": "pro", "start": "2026-07-01T00:00:00Z"}, 403),
+    ("contract-detail", "GET", "/api/v1/contracts/{contract}", None, 403),
+    ("contract-submit", "POST", "/api/v1/contracts/{contract}/submit", {}, 403),
+    ("contract-approve", "POST", "/api/v1/contracts/{contract}/approve", {}, 403),
+    ("contract-reject", "POST", "/api/v1/contracts/{contract}/reject", {"comment": "no"}, 403),
+    ("contract-amend", "POST", "/api/v1/contracts/{contract}/amend", {"effective_at": "2026-08-01T00:00:00Z"}, 403),
+    ("customer-credits", "GET", "/api/v1/customers/acme/credits", None, 403),
 ]  # fmt: skip
 
 
 def build_world(finance: APIClient) -> dict[str, str]:
-    """A catalog, a subscribed customer, a finalized invoice with a credit note, a draft, a billing run."""
+    """A catalog, a subscribed customer, a finalized invoice with a credit note, a draft, a billing run,
+    a draft contract."""
     ok = {
         finance.post("/api/v1/metrics", {"code": "api_calls", "name": "API calls", "aggregation": "count"}, format="json").status_code,
         finance.post("/api/v1/plans", PLAN, format="json").status_code,
@@ -93,6 +102,9 @@ def build_world(finance: APIClient) -> dict[str, str]:
     ).json()
     run = finance.post("/api/v1/billing-runs", {"as_of": "2026-05-01T00:00:00Z"}, format="json").json()
     draft = Invoice.objects.get(customer__external_id="acme", status="draft")
+    contract = finance.post(
+        "/api/v1/contracts", {"customer": "acme", "plan": "pro", "start": "2026-06-01T00:00:00Z"}, format="json"
+    ).json()
     now = timezone.now()
     return {
         "sub": str(sub["id"]),
@@ -100,6 +112,7 @@ def build_world(finance: APIClient) -> dict[str, str]:
         "draft": str(draft.pk),
         "note": str(note["id"]),
         "run": str(run["id"]),
+        "contract": str(contract["id"]),
         "from": (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "to": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
