@@ -42,7 +42,9 @@ def contract_versions(contract: Contract) -> list[Contract]:
     """Every version of the contract's family, oldest first."""
     return list(
         Contract.objects.filter(family_id=contract.family_id)
-        .prefetch_related(Prefetch("approval_steps", queryset=ContractApprovalStep.objects.select_related("user")))
+        .prefetch_related(
+            Prefetch("approval_steps", queryset=ContractApprovalStep.objects.select_related("user"))
+        )
         .order_by("version")
     )
 

@@ -59,14 +59,16 @@ def terms_rows(draft: ContractDraft, version: PlanVersion, currency: str) -> dic
         rows[f"Phase {i} starts"] = _day(phase.start)
         by_code = {o.price: o for o in phase.overrides}
         for price in prices:
-            rows[f"Phase {i} · {price.description or price.code}"] = _override(by_code.get(price.code), currency)
+            rows[f"Phase {i} · {price.description or price.code}"] = _override(
+                by_code.get(price.code), currency
+            )
         for fee in phase.fees:
             rows[f"Phase {i} · fee {fee.description or fee.code}"] = format_money(fee.amount, currency)
     for i, credit in enumerate(draft.credits, start=1):
         expiry = f", expires {_day(credit.expires_at)}" if credit.expires_at else ""
         rows[f"Credit {i}"] = f"{format_money(credit.amount, currency)} (priority {credit.priority}{expiry})"
-    for fee in draft.one_off_fees:
-        rows[f"One-off · {fee.description}"] = format_money(fee.amount, currency)
+    for one_off in draft.one_off_fees:
+        rows[f"One-off · {one_off.description}"] = format_money(one_off.amount, currency)
     for key, value in sorted(draft.entitlements.items()):
         rows[f"Entitlement · {key}"] = "unlimited" if value is None else str(value).lower()
     return rows
@@ -99,4 +101,6 @@ def contract_diff(contract: Contract) -> tuple[str, list[DiffRow]]:
 
 
 def contract_previews(contract: Contract) -> list[PhasePreview]:
-    return contract_preview(draft=contract_as_draft(contract), customer=contract.customer, version=contract.plan_version)
+    return contract_preview(
+        draft=contract_as_draft(contract), customer=contract.customer, version=contract.plan_version
+    )

@@ -81,7 +81,9 @@ def parse(data: QueryDict, customer: Customer, version: PlanVersion) -> Parsed:
     prices: list[Price] = list(version.prices.order_by("position", "id"))
     phases: list[PhaseDraft] = []
     for i in range(PHASES):
-        phase_start = start if i == 0 else get(f"phase-{i}-start", lambda v: _day(v, zone), f"phases[{i}].start")
+        phase_start = (
+            start if i == 0 else get(f"phase-{i}-start", lambda v: _day(v, zone), f"phases[{i}].start")
+        )
         if phase_start is None:
             continue
         overrides = []
@@ -99,7 +101,9 @@ def parse(data: QueryDict, customer: Customer, version: PlanVersion) -> Parsed:
             label = data.get(f"phase-{i}-fee-{k}-description", "").strip()
             amount = get(f"phase-{i}-fee-{k}-amount", _amount, f"phases[{i}].fees[{k}].amount")
             if label and amount is not None:
-                fees.append(FeeDraft(code=slugify(label)[:100] or f"fee-{k}", amount=amount, description=label))
+                fees.append(
+                    FeeDraft(code=slugify(label)[:100] or f"fee-{k}", amount=amount, description=label)
+                )
         phases.append(PhaseDraft(start=phase_start, overrides=tuple(overrides), fees=tuple(fees)))
     credits = []
     for k in range(CREDITS):
@@ -108,8 +112,11 @@ def parse(data: QueryDict, customer: Customer, version: PlanVersion) -> Parsed:
             credits.append(
                 CreditDraft(
                     amount=amount,
-                    expires_at=get(f"credit-{k}-expires", lambda v: _day(v, zone), f"credits[{k}].expires_at"),
-                    priority=get(f"credit-{k}-priority", lambda v: int(v or 1), f"credits[{k}].priority") or 1,
+                    expires_at=get(
+                        f"credit-{k}-expires", lambda v: _day(v, zone), f"credits[{k}].expires_at"
+                    ),
+                    priority=get(f"credit-{k}-priority", lambda v: int(v or 1), f"credits[{k}].priority")
+                    or 1,
                 )
             )
     one_offs = []
@@ -119,8 +126,8 @@ def parse(data: QueryDict, customer: Customer, version: PlanVersion) -> Parsed:
         if label and amount is not None:
             one_offs.append(OneOffDraft(description=label, amount=amount))
     entitlements = {}
-    for name, raw in data.items():
-        if name.startswith("ent-") and raw.strip():
+    for name in data:
+        if name.startswith("ent-") and data.get(name, "").strip():
             key = name[4:]
             entitlements[key] = get(name, _value, f"entitlements.{key}")
     draft = ContractDraft(
@@ -167,16 +174,18 @@ def initial(draft: ContractDraft, zone: ZoneInfo) -> dict[str, str]:
         values[f"credit-{k}-amount"] = f"{credit.amount.normalize():f}"
         values[f"credit-{k}-expires"] = day(credit.expires_at)
         values[f"credit-{k}-priority"] = str(credit.priority)
-    for k, fee in enumerate(draft.one_off_fees[:ONE_OFFS]):
-        values[f"oneoff-{k}-description"] = fee.description
-        values[f"oneoff-{k}-amount"] = f"{fee.amount.normalize():f}"
+    for k, one_off in enumerate(draft.one_off_fees[:ONE_OFFS]):
+        values[f"oneoff-{k}-description"] = one_off.description
+        values[f"oneoff-{k}-amount"] = f"{one_off.amount.normalize():f}"
     for key, value in draft.entitlements.items():
         values[f"ent-{key}"] = "unlimited" if value is None else str(value).lower()
     return values
 
 
 def features_of(version: PlanVersion) -> list[tuple[Feature, Any]]:
-    return [(e.feature, e.value) for e in version.entitlements.select_related("feature").order_by("feature__key")]
+    return [
+        (e.feature, e.value) for e in version.entitlements.select_related("feature").order_by("feature__key")
+    ]
 
 
 _INDEX = re.compile(r"(phases|credits|one_off_fees)\[(\d+)\]")

@@ -39,7 +39,11 @@ from invoicing.services.contract_activation import contract_activate
 
 
 def _newest_versions() -> list[PlanVersion]:
-    versions = PlanVersion.objects.select_related("plan").filter(plan__is_active=True).order_by("plan__code", "-version")
+    versions = (
+        PlanVersion.objects.select_related("plan")
+        .filter(plan__is_active=True)
+        .order_by("plan__code", "-version")
+    )
     seen: dict[int, PlanVersion] = {}
     for v in versions:
         seen.setdefault(v.plan_id, v)
@@ -93,7 +97,11 @@ class ContractAdmin(HistoryAdmin):
         return TemplateResponse(
             request,
             "admin/billing/contract/detail.html",
-            {**self._context(request, str(contract)), "card": self._card(request, contract), "versions": contract_versions(contract)},
+            {
+                **self._context(request, str(contract)),
+                "card": self._card(request, contract),
+                "versions": contract_versions(contract),
+            },
         )
 
     def queue_view(self, request: HttpRequest) -> HttpResponse:
@@ -103,7 +111,10 @@ class ContractAdmin(HistoryAdmin):
         return TemplateResponse(
             request,
             "admin/billing/contract/queue.html",
-            {**self._context(request, "Contracts waiting for approval"), "cards": [self._card(request, c) for c in waiting]},
+            {
+                **self._context(request, "Contracts waiting for approval"),
+                "cards": [self._card(request, c) for c in waiting],
+            },
         )
 
     def deal_view(self, request: HttpRequest, object_id: int | None = None) -> HttpResponse:
@@ -115,9 +126,15 @@ class ContractAdmin(HistoryAdmin):
         ):
             raise PermissionDenied
         source = request.POST if request.method == "POST" else request.GET
-        customer = contract.customer if contract else Customer.objects.filter(external_id=source.get("customer", "")).first()
-        version = contract.plan_version if contract else next(
-            (v for v in _newest_versions() if v.plan.code == source.get("plan")), None
+        customer = (
+            contract.customer
+            if contract
+            else Customer.objects.filter(external_id=source.get("customer", "")).first()
+        )
+        version = (
+            contract.plan_version
+            if contract
+            else next((v for v in _newest_versions() if v.plan.code == source.get("plan")), None)
         )
         context = {
             **self._context(request, f"Edit {contract}" if contract else "New deal"),
@@ -132,13 +149,15 @@ class ContractAdmin(HistoryAdmin):
         values: dict[str, str] = {}
         errors: list[Any] = []
         if request.method == "POST":
-            values = {k: v for k, v in request.POST.items()}
+            values = {k: request.POST.get(k, "") for k in request.POST}
             parsed = contract_form.parse(request.POST, customer, version)
             errors = parsed.errors
             if parsed.draft is not None:
                 try:
                     saved = (
-                        service.contract_update(contract_id=contract.pk, draft=parsed.draft, user=request.user)
+                        service.contract_update(
+                            contract_id=contract.pk, draft=parsed.draft, user=request.user
+                        )
                         if contract
                         else service.contract_create(draft=parsed.draft, user=request.user)
                     )
@@ -158,7 +177,10 @@ class ContractAdmin(HistoryAdmin):
         return TemplateResponse(request, "admin/billing/contract/deal.html", context)
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
-        if not (self.has_add_permission(request) or self.has_change_permission(request)) or request.method != "POST":
+        if (
+            not (self.has_add_permission(request) or self.has_change_permission(request))
+            or request.method != "POST"
+        ):
             raise PermissionDenied
         customer = get_object_or_404(Customer, external_id=request.POST.get("customer", ""))
         version = get_object_or_404(PlanVersion, pk=request.POST.get("version", ""))
@@ -196,9 +218,16 @@ class ContractAdmin(HistoryAdmin):
             raise PermissionDenied  # 403: nothing changes
         try:
             contract, invoice = contract_activate(
-                contract_id=object_id, user=request.user, at=timezone.now(), comment=request.POST.get("comment", "")
+                contract_id=object_id,
+                user=request.user,
+                at=timezone.now(),
+                comment=request.POST.get("comment", ""),
             )
-            note = f" Its first invoice (draft #{invoice.pk}) totals {invoice.currency} {invoice.total}." if invoice else ""
+            note = (
+                f" Its first invoice (draft #{invoice.pk}) totals {invoice.currency} {invoice.total}."
+                if invoice
+                else ""
+            )
             messages.success(request, f"{contract} is approved and active.{note}")
         except RatecardError as exc:
             messages.error(request, f"Not approved: {exc.message}")
@@ -212,7 +241,9 @@ class ContractAdmin(HistoryAdmin):
             messages.error(request, "Say why the contract goes back to sales.")
             return self._back(request, object_id)
         try:
-            service.contract_reject(contract_id=object_id, user=request.user, at=timezone.now(), comment=comment)
+            service.contract_reject(
+                contract_id=object_id, user=request.user, at=timezone.now(), comment=comment
+            )
             messages.success(request, "Sent back to sales with your comment.")
         except RatecardError as exc:
             messages.error(request, exc.message)
@@ -258,7 +289,9 @@ class ContractAdmin(HistoryAdmin):
     def _form_context(
         self, customer: Customer, version: PlanVersion, values: dict[str, str], errors: list[Any]
     ) -> dict[str, Any]:
-        prices = [(p, price_charge(p)) for p in version.prices.prefetch_related("tiers").order_by("position", "id")]
+        prices = [
+            (p, price_charge(p)) for p in version.prices.prefetch_related("tiers").order_by("position", "id")
+        ]
         phases = []
         for i in range(contract_form.PHASES):
             phases.append(
@@ -289,11 +322,16 @@ class ContractAdmin(HistoryAdmin):
             "values": values,
             "phases": phases,
             "credits": [
-                {k2: values.get(f"credit-{k}-{k2}", "") for k2 in ("amount", "expires", "priority")} | {"k": k}
+                {k2: values.get(f"credit-{k}-{k2}", "") for k2 in ("amount", "expires", "priority")}
+                | {"k": k}
                 for k in range(contract_form.CREDITS)
             ],
             "one_offs": [
-                {"k": k, "description": values.get(f"oneoff-{k}-description", ""), "amount": values.get(f"oneoff-{k}-amount", "")}
+                {
+                    "k": k,
+                    "description": values.get(f"oneoff-{k}-description", ""),
+                    "amount": values.get(f"oneoff-{k}-amount", ""),
+                }
                 for k in range(contract_form.ONE_OFFS)
             ],
             "features": [

@@ -42,7 +42,13 @@ class OverrideIn(serializers.Serializer):
     unit_amount = amount(required=False, allow_null=True, default=None)
     tiers = TierIn(many=True, required=False, allow_null=True, default=None)
     percent_off = serializers.DecimalField(
-        max_digits=7, decimal_places=4, min_value=Decimal(0), max_value=Decimal(100), required=False, allow_null=True, default=None
+        max_digits=7,
+        decimal_places=4,
+        min_value=Decimal(0),
+        max_value=Decimal(100),
+        required=False,
+        allow_null=True,
+        default=None,
     )
 
 
@@ -80,9 +86,16 @@ class ContractIn(serializers.Serializer):
     start = when()
     end = when(required=False, allow_null=True, default=None)
     quantity = serializers.DecimalField(
-        max_digits=20, decimal_places=6, min_value=Decimal(0), max_value=MAX_QUANTITY, required=False, default=Decimal(1)
+        max_digits=20,
+        decimal_places=6,
+        min_value=Decimal(0),
+        max_value=MAX_QUANTITY,
+        required=False,
+        default=Decimal(1),
     )
-    net_terms_days = serializers.IntegerField(min_value=0, max_value=365, required=False, allow_null=True, default=None)
+    net_terms_days = serializers.IntegerField(
+        min_value=0, max_value=365, required=False, allow_null=True, default=None
+    )
     phases = PhaseIn(many=True, required=False, default=list)
     commitment = CommitmentIn(required=False, allow_null=True, default=None)
     credits = CreditIn(many=True, required=False, default=list)
@@ -98,7 +111,9 @@ class AmendIn(ContractIn):
     effective_at = when()
 
 
-def draft_from(data: dict[str, Any], base: ContractDraft | None = None, given: set[str] | None = None) -> ContractDraft:
+def draft_from(
+    data: dict[str, Any], base: ContractDraft | None = None, given: set[str] | None = None
+) -> ContractDraft:
     """The validated body as a draft; for an amendment, fields not ``given`` keep ``base``'s values."""
     phases = tuple(
         PhaseDraft(
@@ -114,7 +129,9 @@ def draft_from(data: dict[str, Any], base: ContractDraft | None = None, given: s
                 )
                 for o in p["overrides"]
             ),
-            fees=tuple(FeeDraft(code=f["code"], amount=f["amount"], description=f["description"]) for f in p["fees"]),
+            fees=tuple(
+                FeeDraft(code=f["code"], amount=f["amount"], description=f["description"]) for f in p["fees"]
+            ),
         )
         for p in data["phases"]
     )
@@ -129,9 +146,12 @@ def draft_from(data: dict[str, Any], base: ContractDraft | None = None, given: s
         "phases": phases,
         "commitment": data["commitment"]["amount"] if data["commitment"] else None,
         "credits": tuple(
-            CreditDraft(amount=c["amount"], expires_at=c["expires_at"], priority=c["priority"]) for c in data["credits"]
+            CreditDraft(amount=c["amount"], expires_at=c["expires_at"], priority=c["priority"])
+            for c in data["credits"]
         ),
-        "one_off_fees": tuple(OneOffDraft(description=f["description"], amount=f["amount"]) for f in data["one_off_fees"]),
+        "one_off_fees": tuple(
+            OneOffDraft(description=f["description"], amount=f["amount"]) for f in data["one_off_fees"]
+        ),
         "entitlements": dict(data["entitlements"]),
         "notes": data["notes"],
         "effective_at": data.get("effective_at"),
@@ -180,7 +200,9 @@ def contract_body(contract: Contract, versions: list[Contract] | None = None) ->
             }
             for p in contract.phases.all()
         ],
-        "commitment": {"amount": money(contract.commitment_amount)} if contract.commitment_amount is not None else None,
+        "commitment": {"amount": money(contract.commitment_amount)}
+        if contract.commitment_amount is not None
+        else None,
         "credits": [
             {"id": g.pk, "amount": money(g.amount), "expires_at": g.expires_at, "priority": g.priority}
             for g in contract.credit_grants.all()
@@ -194,7 +216,13 @@ def contract_body(contract: Contract, versions: list[Contract] | None = None) ->
     }
     if versions is not None:
         body["versions"] = [
-            {"id": v.pk, "version": v.version, "status": v.status, "effective_at": v.effective_at, "approval_steps": steps(v)}
+            {
+                "id": v.pk,
+                "version": v.version,
+                "status": v.status,
+                "effective_at": v.effective_at,
+                "approval_steps": steps(v),
+            }
             for v in versions
         ]
     return body

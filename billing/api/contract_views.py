@@ -37,7 +37,9 @@ class RejectIn(StepIn):
 
 
 def contract_or_404(contract_id: str) -> Contract:
-    contract = contracts_queryset().filter(pk=int(contract_id)).first() if str(contract_id).isdigit() else None
+    contract = (
+        contracts_queryset().filter(pk=int(contract_id)).first() if str(contract_id).isdigit() else None
+    )
     if contract is None:
         raise NotFound(f"No contract {contract_id}.", field="id")
     return contract
@@ -58,7 +60,7 @@ class ContractListCreate(generics.GenericAPIView):
         customer = request.query_params.get("customer")
         if customer:
             qs = qs.filter(customer__external_id=customer)
-        page = self.paginate_queryset(qs)
+        page = self.paginate_queryset(qs) or []
         return self.get_paginated_response([contract_body(c) for c in page])
 
     @idempotent_write
@@ -83,51 +85,57 @@ def _step_input(request: Request, serializer: type[StepIn]) -> tuple[Any, str]:
     return data["at"] or timezone.now(), data["comment"]
 
 
-class ContractSubmit(generics.GenericAPIView):
+class ContractStep(generics.GenericAPIView):
+    """A workflow step on one contract: ``step`` does it (the service checks who may)."""
+
+    body: type[StepIn] = StepIn
+
+    def step(self, *, pk: int, user: Any, at: Any, comment: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @idempotent_write
+    def post(self, request: Request, contract_id: str) -> Response:
+        pk = contract_or_404(contract_id).pk
+        at, comment = _step_input(request, self.body)
+        extra = self.step(pk=pk, user=request.user, at=at, comment=comment)
+        return Response({**detail(pk), **extra})
+
+
+class ContractSubmit(ContractStep):
     required_permissions = {"POST": ["billing.change_contract"]}
     serializer_class = StepIn
 
-    @idempotent_write
-    def post(self, request: Request, contract_id: str) -> Response:
-        pk = contract_or_404(contract_id).pk
-        at, comment = _step_input(request, StepIn)
-        contract_service.contract_submit(contract_id=pk, user=request.user, at=at, comment=comment)
-        return Response(detail(pk))
+    def step(self, *, pk: int, user: Any, at: Any, comment: str) -> dict[str, Any]:
+        contract_service.contract_submit(contract_id=pk, user=user, at=at, comment=comment)
+        return {}
 
 
-class ContractApprove(generics.GenericAPIView):
+class ContractApprove(ContractStep):
     required_permissions = {"POST": ["billing.approve_contract"]}
     serializer_class = StepIn
 
-    @idempotent_write
-    def post(self, request: Request, contract_id: str) -> Response:
-        pk = contract_or_404(contract_id).pk
-        at, comment = _step_input(request, StepIn)
-        _, invoice = contract_activate(contract_id=pk, user=request.user, at=at, comment=comment)
-        body = detail(pk)
-        body["latest_invoice"] = (
-            {
+    def step(self, *, pk: int, user: Any, at: Any, comment: str) -> dict[str, Any]:
+        _, invoice = contract_activate(contract_id=pk, user=user, at=at, comment=comment)
+        if invoice is None:
+            return {"latest_invoice": None}
+        return {
+            "latest_invoice": {
                 "id": invoice.pk,
                 "status": invoice.status,
                 "total": format_amount(invoice.total, invoice.currency),
                 "amount_due": format_amount(invoice.amount_due, invoice.currency),
             }
-            if invoice is not None
-            else None
-        )
-        return Response(body)
+        }
 
 
-class ContractReject(generics.GenericAPIView):
+class ContractReject(ContractStep):
     required_permissions = {"POST": ["billing.approve_contract"]}
     serializer_class = RejectIn
+    body = RejectIn
 
-    @idempotent_write
-    def post(self, request: Request, contract_id: str) -> Response:
-        pk = contract_or_404(contract_id).pk
-        at, comment = _step_input(request, RejectIn)
-        contract_service.contract_reject(contract_id=pk, user=request.user, at=at, comment=comment)
-        return Response(detail(pk))
+    def step(self, *, pk: int, user: Any, at: Any, comment: str) -> dict[str, Any]:
+        contract_service.contract_reject(contract_id=pk, user=user, at=at, comment=comment)
+        return {}
 
 
 class ContractAmend(generics.GenericAPIView):
@@ -141,7 +149,12 @@ class ContractAmend(generics.GenericAPIView):
         data = validated(AmendIn, request).validated_data
         given = set(request.data) if isinstance(request.data, dict) else set()
         draft = draft_from(
-            {**data, "customer": base.customer.external_id, "plan": base.plan.code, "start": data["start"] or base.start},
+            {
+                **data,
+                "customer": base.customer.external_id,
+                "plan": base.plan.code,
+                "start": data["start"] or base.start,
+            },
             base=contract_service.contract_as_draft(base),
             given=given,
         )

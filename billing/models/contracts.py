@@ -13,6 +13,7 @@ list-price subscription.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from django.conf import settings
@@ -91,7 +92,8 @@ class Contract(models.Model):
         return f"Contract #{self.family_id or self.pk} v{self.version} — {self.customer.name}"
 
     @property
-    def applies_from(self):  # type: ignore[no-untyped-def]
+    def applies_from(self) -> datetime:
+        """When this version's terms start to apply: the amendment's date, or the contract's start."""
         return self.effective_at or self.start
 
 

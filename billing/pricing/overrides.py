@@ -36,9 +36,7 @@ def _off(value: Decimal | None, percent: Decimal) -> Decimal | None:
 
 def override_error(spec: PriceSpec, override: PriceOverride) -> str | None:
     """Why ``override`` cannot apply to a price of this model (None when it can)."""
-    given = [
-        n for n in ("unit_amount", "tiers", "percent_off") if getattr(override, n) is not None
-    ]
+    given = [n for n in ("unit_amount", "tiers", "percent_off") if getattr(override, n) is not None]
     if len(given) != 1:
         return "Give exactly one of unit_amount, tiers or percent_off."
     if override.unit_amount is not None and spec.model not in (
@@ -77,7 +75,11 @@ def apply_override(spec: PriceSpec, override: PriceOverride) -> PriceSpec:
         unit_amount=_off(spec.unit_amount, percent),
         package_amount=_off(spec.package_amount, percent),
         tiers=tuple(
-            Tier(t.up_to, _off(t.unit_amount, percent) or Decimal(0), _off(t.flat_amount, percent) or Decimal(0))
+            Tier(
+                t.up_to,
+                _off(t.unit_amount, percent) or Decimal(0),
+                _off(t.flat_amount, percent) or Decimal(0),
+            )
             for t in spec.tiers
         ),
         minimum_amount=_off(spec.minimum_amount, percent),

@@ -70,7 +70,9 @@ def _schedule_phases(
         previous = phase.plan_version
 
 
-def contract_subscription_attach(*, contract: Contract, sub: Subscription, user: object = None) -> Subscription:
+def contract_subscription_attach(
+    *, contract: Contract, sub: Subscription, user: object = None
+) -> Subscription:
     """Put a new subscription (created at list prices, not yet billed) on the contract's phase prices."""
     phases = contract_phases_price(contract=contract)
     first = phase_at(phases, sub.started_at)

@@ -60,16 +60,14 @@ def _period(customer: Customer, version: PlanVersion, start: datetime) -> Period
 
 
 def _credit_for(draft: ContractDraft, at: datetime, total: Decimal, used: Decimal) -> Decimal:
-    usable = sum(
-        (c.amount for c in draft.credits if c.expires_at is None or c.expires_at > at), ZERO
-    )
+    usable = sum((c.amount for c in draft.credits if c.expires_at is None or c.expires_at > at), ZERO)
     return max(min(usable - used, total), ZERO)
 
 
-def contract_preview(
-    *, draft: ContractDraft, customer: Customer, version: PlanVersion
-) -> list[PhasePreview]:
-    prices = list(version.prices.select_related("metric").prefetch_related("tiers").order_by("position", "id"))
+def contract_preview(*, draft: ContractDraft, customer: Customer, version: PlanVersion) -> list[PhasePreview]:
+    prices = list(
+        version.prices.select_related("metric").prefetch_related("tiers").order_by("position", "id")
+    )
     currency = customer.currency
     rate = Decimal(customer.tax_rate_percent)
     out: list[PhasePreview] = []
@@ -79,7 +77,9 @@ def contract_preview(
         preview = PhasePreview(number=number, period=period, commitment=draft.commitment)
         for item in phase_specs(prices=prices, overrides=phase.overrides, fees=phase.fees):
             if item.metric_id is not None:
-                preview.usage_prices.append((item.source.metric.name if item.source and item.source.metric else item.code, item))
+                preview.usage_prices.append(
+                    (item.source.metric.name if item.source and item.source.metric else item.code, item)
+                )
                 continue
             if item.billing != BillingTiming.IN_ADVANCE:
                 continue
@@ -89,19 +89,32 @@ def contract_preview(
                 spec=item.spec,
                 quantity=quantity,
                 currency=currency,
-                description=label if quantity == 1 and item.spec.model.value == PriceModel.FLAT else f"{label} × {quantity.normalize():f}",
+                description=label
+                if quantity == 1 and item.spec.model.value == PriceModel.FLAT
+                else f"{label} × {quantity.normalize():f}",
                 kind="subscription",
                 period=period,
             )
             preview.lines.append(
-                PreviewLine(rated.description, "subscription", rated.quantity, rated.unit_amount, rated.amount, item.overridden)
+                PreviewLine(
+                    rated.description,
+                    "subscription",
+                    rated.quantity,
+                    rated.unit_amount,
+                    rated.amount,
+                    item.overridden,
+                )
             )
         if number == 1:
             for fee in draft.one_off_fees:
                 amount = round_amount(fee.amount, currency)
-                preview.lines.append(PreviewLine(fee.description, "one_off", Decimal(1), fee.amount, amount, True))
+                preview.lines.append(
+                    PreviewLine(fee.description, "one_off", Decimal(1), fee.amount, amount, True)
+                )
         taxed = [
-            LineAmounts(amount=line.amount, tax=line_tax(amount=line.amount, rate_percent=rate, currency=currency))
+            LineAmounts(
+                amount=line.amount, tax=line_tax(amount=line.amount, rate_percent=rate, currency=currency)
+            )
             for line in preview.lines
         ]
         total = sum((t.amount + t.tax for t in taxed), ZERO)

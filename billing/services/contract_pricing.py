@@ -23,8 +23,8 @@ from billing.models import (
     PriceModel,
     PriceTier,
 )
-from billing.pricing import PriceSpec, Tier
 from billing.pricing import PriceModel as SpecModel
+from billing.pricing import PriceSpec, Tier
 from billing.pricing.overrides import apply_override
 from billing.services.catalog import price_spec
 from billing.services.contract_terms import FeeDraft, OverrideDraft
@@ -138,7 +138,9 @@ def phase_version_create(*, contract: Contract, phase: ContractPhase) -> PlanVer
         created_by=contract.created_by,
     )
     overrides, fees = phase_drafts(phase)
-    list_prices = list(base.prices.select_related("metric").prefetch_related("tiers").order_by("position", "id"))
+    list_prices = list(
+        base.prices.select_related("metric").prefetch_related("tiers").order_by("position", "id")
+    )
     for position, item in enumerate(phase_specs(prices=list_prices, overrides=overrides, fees=fees)):
         spec = item.spec
         price = Price.objects.create(
@@ -158,13 +160,17 @@ def phase_version_create(*, contract: Contract, phase: ContractPhase) -> PlanVer
             maximum_amount=spec.maximum_amount,
         )
         PriceTier.objects.bulk_create(
-            PriceTier(price=price, position=i, up_to=t.up_to, unit_amount=t.unit_amount, flat_amount=t.flat_amount)
+            PriceTier(
+                price=price, position=i, up_to=t.up_to, unit_amount=t.unit_amount, flat_amount=t.flat_amount
+            )
             for i, t in enumerate(spec.tiers)
         )
     values = {e.feature_id: e.value for e in base.entitlements.all()}
     for key, value in contract.entitlements.items():
         kind = FeatureKind.BOOLEAN if isinstance(value, bool) else FeatureKind.LIMIT
-        feature, _ = Feature.objects.get_or_create(key=key, defaults={"name": key.replace("_", " "), "kind": kind})
+        feature, _ = Feature.objects.get_or_create(
+            key=key, defaults={"name": key.replace("_", " "), "kind": kind}
+        )
         values[feature.pk] = value
     Entitlement.objects.bulk_create(
         Entitlement(plan_version=version, feature_id=fid, value=value) for fid, value in values.items()

@@ -160,7 +160,9 @@ def _check_phases(draft: ContractDraft, prices: dict[str, Price], errors: list[F
                 errors.append(FieldError(f"{where}.code", f"{fee.code!r} is already a price of this phase."))
             codes.add(fee.code)
             if fee.amount < 0:
-                errors.append(FieldError(f"{where}.amount", "Must not be negative.", ErrorCode.NEGATIVE_AMOUNT))
+                errors.append(
+                    FieldError(f"{where}.amount", "Must not be negative.", ErrorCode.NEGATIVE_AMOUNT)
+                )
 
 
 def _check_money(draft: ContractDraft, errors: list[FieldError]) -> None:
@@ -180,7 +182,9 @@ def _check_money(draft: ContractDraft, errors: list[FieldError]) -> None:
         if not FEATURE_KEY.fullmatch(key):
             errors.append(FieldError("entitlements", f"Feature key {key[:100]!r}: letters, digits, - and _."))
         elif not (isinstance(value, bool) or value is None or (isinstance(value, int) and value >= 0)):
-            errors.append(FieldError(f"entitlements.{key}", "A flag (true/false) or a limit (a whole number)."))
+            errors.append(
+                FieldError(f"entitlements.{key}", "A flag (true/false) or a limit (a whole number).")
+            )
     if draft.quantity < 0:
         errors.append(FieldError("quantity", "Must not be negative."))
 

@@ -34,7 +34,7 @@ from billing.services.contract_terms import (
     PhaseDraft,
     contract_draft_check,
 )
-from config.errors import Conflict, ErrorCode, NotFound, RatecardError
+from config.errors import Conflict, ErrorCode, NotFound, RatecardError, ValidationFailed
 
 APPROVE_PERMISSION = "billing.approve_contract"
 
@@ -175,26 +175,44 @@ def contract_update(*, contract_id: int, draft: ContractDraft, user: Any = None)
     return contract
 
 
-def contract_submit(*, contract_id: int, user: Any, at: datetime, comment: str = "") -> Contract:
+def _move(
+    *, contract_id: int, expected: str, to: str, action: str, user: Any, at: datetime, comment: str
+) -> Contract:
+    """One workflow step under the contract's row lock: check the state, move it, record who and why."""
     with transaction.atomic():
         contract = lock_contract(contract_id)
-        _state(contract, ContractStatus.DRAFT, doing="submitted")
-        contract.status = ContractStatus.PENDING_APPROVAL
+        _state(contract, expected, doing=action)
+        contract.status = to
         contract.save(update_fields=["status", "updated_at"])
-        _step(contract, ApprovalAction.SUBMITTED, user, at, comment)
+        _step(contract, action, user, at, comment)
     return contract
+
+
+def contract_submit(*, contract_id: int, user: Any, at: datetime, comment: str = "") -> Contract:
+    """Sales (or finance) sends a draft to the approval queue."""
+    return _move(
+        contract_id=contract_id,
+        expected=ContractStatus.DRAFT,
+        to=ContractStatus.PENDING_APPROVAL,
+        action=ApprovalAction.SUBMITTED,
+        user=user,
+        at=at,
+        comment=comment,
+    )
 
 
 def contract_reject(*, contract_id: int, user: Any, at: datetime, comment: str) -> Contract:
     """Finance sends the contract back to sales with a comment."""
     _require_approver(user)
-    with transaction.atomic():
-        contract = lock_contract(contract_id)
-        _state(contract, ContractStatus.PENDING_APPROVAL, doing="rejected")
-        contract.status = ContractStatus.DRAFT
-        contract.save(update_fields=["status", "updated_at"])
-        _step(contract, ApprovalAction.REJECTED, user, at, comment)
-    return contract
+    return _move(
+        contract_id=contract_id,
+        expected=ContractStatus.PENDING_APPROVAL,
+        to=ContractStatus.DRAFT,
+        action=ApprovalAction.REJECTED,
+        user=user,
+        at=at,
+        comment=comment,
+    )
 
 
 def contract_approve_mark(*, contract_id: int, user: Any, at: datetime, comment: str = "") -> Contract:
@@ -246,25 +264,28 @@ def contract_amend(*, contract_id: int, draft: ContractDraft, user: Any, at: dat
     granted and billed already); customer and plan stay those of the contract.
     """
     if draft.effective_at is None:
-        from config.errors import ValidationFailed
-
         raise ValidationFailed("Say from when the amendment applies.", field="effective_at")
     with transaction.atomic():
         base = lock_contract(contract_id)
         _state(base, ContractStatus.ACTIVE, doing="amended (only an active contract is)")
-        if Contract.objects.filter(family_id=base.family_id, version__gt=base.version).exclude(
-            status=ContractStatus.AMENDED
-        ).exists():
+        if (
+            Contract.objects.filter(family_id=base.family_id, version__gt=base.version)
+            .exclude(status=ContractStatus.AMENDED)
+            .exists()
+        ):
             raise Conflict("An amendment of this contract is already in progress.", field="id")
         if draft.effective_at < base.applies_from:
-            from config.errors import ValidationFailed
-
-            raise ValidationFailed("An amendment cannot apply before the version it amends.", field="effective_at")
+            raise ValidationFailed(
+                "An amendment cannot apply before the version it amends.", field="effective_at"
+            )
         draft = replace(draft, customer=base.customer.external_id, plan=base.plan.code)
         checked = contract_draft_check(draft=draft, family_id=base.family_id)
         contract = Contract.objects.create(
-            **_fields(draft, checked), family_id=base.family_id, version=base.version + 1,
-            subscription=base.subscription, created_by=_actor(user),
+            **_fields(draft, checked),
+            family_id=base.family_id,
+            version=base.version + 1,
+            subscription=base.subscription,
+            created_by=_actor(user),
         )
         _write_terms(contract, draft, checked)
         _step(contract, ApprovalAction.AMENDED, user, at, f"Amends version {base.version}")

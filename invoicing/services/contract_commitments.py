@@ -71,7 +71,9 @@ class CommitmentBook:
             (
                 line.amount + line.discount_share
                 for line in [*earlier, *lines]
-                if line.subscription_id == sub.pk and line.kind in SPEND_KINDS and inside(line.period_start, line.period_end)
+                if line.subscription_id == sub.pk
+                and line.kind in SPEND_KINDS
+                and inside(line.period_start, line.period_end)
             ),
             ZERO,
         )

@@ -42,7 +42,6 @@ from typing import Any
 
 import structlog
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Customer

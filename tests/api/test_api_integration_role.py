@@ -103,7 +103,9 @@ def build_world(finance: APIClient) -> dict[str, str]:
     run = finance.post("/api/v1/billing-runs", {"as_of": "2026-05-01T00:00:00Z"}, format="json").json()
     draft = Invoice.objects.get(customer__external_id="acme", status="draft")
     contract = finance.post(
-        "/api/v1/contracts", {"customer": "acme", "plan": "pro", "start": "2026-06-01T00:00:00Z"}, format="json"
+        "/api/v1/contracts",
+        {"customer": "acme", "plan": "pro", "start": "2026-06-01T00:00:00Z"},
+        format="json",
     ).json()
     now = timezone.now()
     return {

@@ -20,8 +20,21 @@ PREMIUM = {
     "name": "Premium",
     "currency": "USD",
     "prices": [
-        {"code": "seats", "model": "per_unit", "unit_amount": "18.00", "billing": "in_advance", "description": "Seats"},
-        {"code": "relay", "model": "per_unit", "unit_amount": "0.05", "billing": "in_arrears", "metric": "relay_gb", "description": "Relay traffic (GB)"},
+        {
+            "code": "seats",
+            "model": "per_unit",
+            "unit_amount": "18.00",
+            "billing": "in_advance",
+            "description": "Seats",
+        },
+        {
+            "code": "relay",
+            "model": "per_unit",
+            "unit_amount": "0.05",
+            "billing": "in_arrears",
+            "metric": "relay_gb",
+            "description": "Relay traffic (GB)",
+        },
     ],
 }
 
@@ -34,9 +47,19 @@ def post(api: APIClient, path: str, body: dict[str, Any] | None = None, expect: 
 
 @pytest.fixture
 def premium(api: APIClient) -> None:
-    post(api, "/api/v1/metrics", {"code": "relay_gb", "name": "Relay GB", "aggregation": "sum", "field": "gb"}, 201)
+    post(
+        api,
+        "/api/v1/metrics",
+        {"code": "relay_gb", "name": "Relay GB", "aggregation": "sum", "field": "gb"},
+        201,
+    )
     post(api, "/api/v1/plans", PREMIUM, 201)
-    post(api, "/api/v1/customers", {"external_id": "acme", "name": "Acme", "email": "ap@acme.test", "currency": "USD"}, 201)
+    post(
+        api,
+        "/api/v1/customers",
+        {"external_id": "acme", "name": "Acme", "email": "ap@acme.test", "currency": "USD"},
+        201,
+    )
 
 
 WORKED = {
@@ -65,17 +88,33 @@ WORKED = {
 
 
 def usage(api: APIClient, event_id: str, when: str, gb: str) -> None:
-    body = {"events": [{"event_id": event_id, "customer": "acme", "metric": "relay_gb", "timestamp": when, "properties": {"gb": gb}}]}
+    body = {
+        "events": [
+            {
+                "event_id": event_id,
+                "customer": "acme",
+                "metric": "relay_gb",
+                "timestamp": when,
+                "properties": {"gb": gb},
+            }
+        ]
+    }
     post(api, "/api/v1/events?backfill=true", body, 202)
 
 
 def bill_and_finalize(api: APIClient, as_of: str) -> Invoice:
     post(api, "/api/v1/billing-runs", {"as_of": as_of}, 202)
-    invoice = Invoice.objects.get(customer__external_id="acme", billing_date=as_of.replace("Z", "+00:00"), status="draft")
+    invoice = Invoice.objects.get(
+        customer__external_id="acme", billing_date=as_of.replace("Z", "+00:00"), status="draft"
+    )
     post(api, f"/api/v1/invoices/{invoice.pk}/finalize", {"at": as_of})
     invoice.refresh_from_db()
     return invoice
 
 
 def lines(invoice: Invoice) -> list[tuple[str, str, Decimal]]:
-    return [(line.kind, line.description, line.amount) for line in invoice.lines.order_by("position") if line.amount]
+    return [
+        (line.kind, line.description, line.amount)
+        for line in invoice.lines.order_by("position")
+        if line.amount
+    ]

@@ -52,7 +52,9 @@ def submitted(sales_user: User, premium: Any) -> Contract:
     from billing.models import PlanVersion
 
     version = PlanVersion.objects.get(plan__code="premium")
-    response = as_user(sales_user).post(reverse("admin:billing_contract_deal"), {**deal_form(version.pk), "submit": "1"})
+    response = as_user(sales_user).post(
+        reverse("admin:billing_contract_deal"), {**deal_form(version.pk), "submit": "1"}
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     return Contract.objects.get()
 
@@ -61,7 +63,11 @@ def test_the_preview_rates_each_phase_with_the_contract_prices(sales_user: User,
     from billing.models import PlanVersion
 
     version = PlanVersion.objects.get(plan__code="premium")
-    html = as_user(sales_user).post(reverse("admin:billing_contract_preview"), deal_form(version.pk)).content.decode()
+    html = (
+        as_user(sales_user)
+        .post(reverse("admin:billing_contract_preview"), deal_form(version.pk))
+        .content.decode()
+    )
     phase1, phase2 = html.split('id="preview-phase-2"')
     assert "Seats × 10" in phase1 and "140.00" in phase1 and "500.00" in phase1 and "250.00" in phase1
     assert "USD 890.00" in phase1 and "−890.00" in phase1 and "USD 0.00" in phase1  # the credit covers it
@@ -79,7 +85,9 @@ def test_a_bad_deal_shows_the_field_and_writes_nothing(sales_user: User, premium
 
     version = PlanVersion.objects.get(plan__code="premium")
     before = counts()
-    response = as_user(sales_user).post(reverse("admin:billing_contract_deal"), {**deal_form(version.pk), "phase-1-start": "2025-12-01"})
+    response = as_user(sales_user).post(
+        reverse("admin:billing_contract_deal"), {**deal_form(version.pk), "phase-1-start": "2025-12-01"}
+    )
     assert response.status_code == 200
     assert "Phase 2 · start" in response.content.decode()
     assert counts() == before
@@ -89,7 +97,12 @@ def test_sales_cannot_approve_in_the_admin_by_any_path(sales_user: User, submitt
     client = as_user(sales_user)
     before = counts()
     assert client.post(reverse("admin:billing_contract_approve", args=(submitted.pk,))).status_code == 403
-    assert client.post(reverse("admin:billing_contract_reject", args=(submitted.pk,)), {"comment": "x"}).status_code == 403
+    assert (
+        client.post(
+            reverse("admin:billing_contract_reject", args=(submitted.pk,)), {"comment": "x"}
+        ).status_code
+        == 403
+    )
     changelist = reverse("admin:billing_contract_changelist")
     client.post(changelist, {"action": "approve_selected", "_selected_action": [submitted.pk]})
     assert "approve_selected" not in client.get(changelist).content.decode()
@@ -111,18 +124,32 @@ def test_finance_approves_from_the_queue_and_the_first_invoice_follows_the_contr
     assert response.status_code == 302
     submitted.refresh_from_db()
     assert submitted.status == "active"
-    invoice = Invoice.objects.get(subscription__isnull=True, customer=submitted.customer) if False else Invoice.objects.get()
+    invoice = (
+        Invoice.objects.get(subscription__isnull=True, customer=submitted.customer)
+        if False
+        else Invoice.objects.get()
+    )
     assert invoice.total == 890 and Subscription.objects.get().pk == submitted.subscription_id
     detail = client.get(reverse("admin:billing_contract_change", args=(submitted.pk,))).content.decode()
     assert "Approved</strong> by fiona" in detail and "“OK”" in detail
 
 
-def test_finance_rejects_with_a_comment_that_sales_sees(finance_user: User, sales_user: User, submitted: Contract) -> None:
+def test_finance_rejects_with_a_comment_that_sales_sees(
+    finance_user: User, sales_user: User, submitted: Contract
+) -> None:
     client = as_user(finance_user)
-    client.post(reverse("admin:billing_contract_reject", args=(submitted.pk,)), {"comment": "Commitment too low"})
+    client.post(
+        reverse("admin:billing_contract_reject", args=(submitted.pk,)), {"comment": "Commitment too low"}
+    )
     submitted.refresh_from_db()
     assert submitted.status == "draft"
-    page = as_user(sales_user).get(reverse("admin:billing_contract_change", args=(submitted.pk,))).content.decode()
+    page = (
+        as_user(sales_user)
+        .get(reverse("admin:billing_contract_change", args=(submitted.pk,)))
+        .content.decode()
+    )
     assert "Commitment too low" in page and "Edit the deal" in page
-    edit = as_user(sales_user).get(reverse("admin:billing_contract_edit", args=(submitted.pk,))).content.decode()
+    edit = (
+        as_user(sales_user).get(reverse("admin:billing_contract_edit", args=(submitted.pk,))).content.decode()
+    )
     assert 'value="2026-03-01"' in edit and 'value="14"' in edit

@@ -18,7 +18,15 @@ pytestmark = pytest.mark.django_db
 def counts() -> tuple[int, ...]:
     return tuple(
         m.objects.count()
-        for m in (Contract, ContractPhase, CreditGrant, ContractApprovalStep, Subscription, Invoice, BalanceTransaction)
+        for m in (
+            Contract,
+            ContractPhase,
+            CreditGrant,
+            ContractApprovalStep,
+            Subscription,
+            Invoice,
+            BalanceTransaction,
+        )
     )
 
 
@@ -41,11 +49,13 @@ def test_only_finance_approves_through_the_api_and_a_refusal_changes_nothing(
     assert Contract.objects.get().status == "pending_approval"
 
 
-def test_the_service_itself_refuses_a_sales_approval(sales_user: Any, sales_api: APIClient, premium: Any) -> None:
+def test_the_service_itself_refuses_a_sales_approval(
+    sales_user: Any, sales_api: APIClient, premium: Any
+) -> None:
     from django.utils import timezone
 
-    from invoicing.services.contract_activation import contract_activate
     from billing.services.contracts import ApprovalDenied
+    from invoicing.services.contract_activation import contract_activate
 
     contract = submitted(sales_api)
     before = counts()
@@ -74,7 +84,11 @@ def bad(body_change: Any) -> dict[str, Any]:
 
 CASES = [
     ("phases out of order", lambda b: b["phases"][1].update(start="2025-12-01T00:00:00Z"), "phases[1].start"),
-    ("override for a price the plan lacks", lambda b: b["phases"][0]["overrides"].append({"price": "gpu", "unit_amount": "1"}), "phases[0].overrides[1].price"),
+    (
+        "override for a price the plan lacks",
+        lambda b: b["phases"][0]["overrides"].append({"price": "gpu", "unit_amount": "1"}),
+        "phases[0].overrides[1].price",
+    ),
     ("a currency other than the customer's", lambda b: b.update(currency="EUR"), "currency"),
 ]
 
@@ -90,8 +104,20 @@ def test_a_bad_contract_is_a_400_naming_the_field_and_nothing_is_written(
     assert counts() == before
 
 
-def test_a_plan_in_another_currency_is_a_400_on_currency(api: APIClient, sales_api: APIClient, premium: Any) -> None:
-    post(api, "/api/v1/plans", {"code": "euro", "name": "Euro", "currency": "EUR", "prices": [{"code": "seats", "model": "per_unit", "unit_amount": "1"}]}, 201)
+def test_a_plan_in_another_currency_is_a_400_on_currency(
+    api: APIClient, sales_api: APIClient, premium: Any
+) -> None:
+    post(
+        api,
+        "/api/v1/plans",
+        {
+            "code": "euro",
+            "name": "Euro",
+            "currency": "EUR",
+            "prices": [{"code": "seats", "model": "per_unit", "unit_amount": "1"}],
+        },
+        201,
+    )
     before = counts()
     response = sales_api.post("/api/v1/contracts", {**WORKED, "plan": "euro", "phases": []}, format="json")
     assert response.status_code == 400
@@ -105,7 +131,9 @@ def test_an_overlapping_active_contract_is_a_400_on_start_and_nothing_is_written
     first = submitted(sales_api)
     post(api, f"/api/v1/contracts/{first['id']}/approve", {"at": "2026-01-01T00:00:00Z"})
     before = counts()
-    response = sales_api.post("/api/v1/contracts", {**WORKED, "start": "2026-06-01T00:00:00Z", "phases": []}, format="json")
+    response = sales_api.post(
+        "/api/v1/contracts", {**WORKED, "start": "2026-06-01T00:00:00Z", "phases": []}, format="json"
+    )
     assert response.status_code == 400, response.content
     assert [e["field"] for e in response.json()["errors"]] == ["start"]
     assert counts() == before

@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from invoicing.models import BalanceTransaction, Invoice
-from tests.contracts.conftest import D, bill_and_finalize, lines, post, usage
+from tests.contracts.conftest import D, bill_and_finalize, lines, post
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,9 @@ START = "2026-01-01T00:00:00Z"
 
 
 def approve(api: APIClient, body: dict[str, Any], at: str = START) -> dict[str, Any]:
-    contract = post(api, "/api/v1/contracts", {"customer": "acme", "plan": "premium", "start": START, **body}, 201)
+    contract = post(
+        api, "/api/v1/contracts", {"customer": "acme", "plan": "premium", "start": START, **body}, 201
+    )
     post(api, f"/api/v1/contracts/{contract['id']}/submit")
     return post(api, f"/api/v1/contracts/{contract['id']}/approve", {"at": at})
 
@@ -48,7 +50,11 @@ def test_grants_are_drawn_by_priority_then_soonest_expiry_and_an_expired_grant_n
     a, b, c, d = (g["id"] for g in contract["credits"])
 
     def drawn(invoice: Invoice) -> list[tuple[int | None, Any]]:
-        return list(BalanceTransaction.objects.filter(invoice=invoice).order_by("id").values_list("grant_id", "amount"))
+        return list(
+            BalanceTransaction.objects.filter(invoice=invoice)
+            .order_by("id")
+            .values_list("grant_id", "amount")
+        )
 
     jan = finalize_first(api)
     assert (jan.total, jan.credits_applied, jan.amount_due) == (D("180.00"), D("180.00"), D("0.00"))
@@ -69,7 +75,9 @@ def test_grants_are_drawn_by_priority_then_soonest_expiry_and_an_expired_grant_n
     ]
 
 
-def test_a_percent_off_override_on_a_graduated_usage_price(api: APIClient, premium: Any, settings: Any) -> None:
+def test_a_percent_off_override_on_a_graduated_usage_price(
+    api: APIClient, premium: Any, settings: Any
+) -> None:
     settings.RATECARD_ALLOW_FUTURE_BILLING = True
     post(api, "/api/v1/metrics", {"code": "calls", "name": "API calls", "aggregation": "count"}, 201)
     tiers = [
@@ -77,41 +85,89 @@ def test_a_percent_off_override_on_a_graduated_usage_price(api: APIClient, premi
         {"up_to": 1000, "unit_amount": "0.08"},
         {"up_to": None, "unit_amount": "0.05"},
     ]
-    post(api, "/api/v1/plans", {"code": "metered", "name": "Metered", "currency": "USD", "prices": [
-        {"code": "calls", "model": "graduated", "billing": "in_arrears", "metric": "calls", "tiers": tiers, "description": "API calls"},
-    ]}, 201)
-    contract = post(api, "/api/v1/contracts", {
-        "customer": "acme", "plan": "metered", "start": START,
-        "phases": [{"start": START, "overrides": [{"price": "calls", "percent_off": "20"}]}],
-    }, 201)
+    post(
+        api,
+        "/api/v1/plans",
+        {
+            "code": "metered",
+            "name": "Metered",
+            "currency": "USD",
+            "prices": [
+                {
+                    "code": "calls",
+                    "model": "graduated",
+                    "billing": "in_arrears",
+                    "metric": "calls",
+                    "tiers": tiers,
+                    "description": "API calls",
+                },
+            ],
+        },
+        201,
+    )
+    contract = post(
+        api,
+        "/api/v1/contracts",
+        {
+            "customer": "acme",
+            "plan": "metered",
+            "start": START,
+            "phases": [{"start": START, "overrides": [{"price": "calls", "percent_off": "20"}]}],
+        },
+        201,
+    )
     post(api, f"/api/v1/contracts/{contract['id']}/submit")
     post(api, f"/api/v1/contracts/{contract['id']}/approve", {"at": START})
     assert not Invoice.objects.exists()  # nothing in advance to bill
-    events = [{"event_id": f"c{i}", "customer": "acme", "metric": "calls", "timestamp": "2026-01-10T00:00:00Z", "properties": {}} for i in range(1500)]
+    events = [
+        {
+            "event_id": f"c{i}",
+            "customer": "acme",
+            "metric": "calls",
+            "timestamp": "2026-01-10T00:00:00Z",
+            "properties": {},
+        }
+        for i in range(1500)
+    ]
     post(api, "/api/v1/events?backfill=true", {"events": events[:1000]}, 202)
     post(api, "/api/v1/events?backfill=true", {"events": events[1000:]}, 202)
     feb = bill_and_finalize(api, "2026-02-01T00:00:00Z")
     # list: 10.00 + 72.00 + 25.00 = 107.00; 20% off every tier: 8.00 + 57.60 + 20.00 = 85.60, rounded once
     assert [(k, a) for k, _, a in lines(feb)] == [("usage", D("85.60"))]
     slices = feb.lines.get().detail["slices"]
-    assert [(s["unit_amount"], s["amount"]) for s in slices] == [("0.08", "8"), ("0.064", "57.6"), ("0.04", "20")]
+    assert [(s["unit_amount"], s["amount"]) for s in slices] == [
+        ("0.08", "8"),
+        ("0.064", "57.6"),
+        ("0.04", "20"),
+    ]
 
 
 def test_an_amendment_mid_period_is_prorated_and_earlier_invoices_never_change(
     api: APIClient, premium: Any, settings: Any
 ) -> None:
     settings.RATECARD_ALLOW_FUTURE_BILLING = True
-    contract = approve(api, {"quantity": "10", "phases": [{"start": START, "overrides": [{"price": "seats", "unit_amount": "14.00"}]}]})
+    contract = approve(
+        api,
+        {
+            "quantity": "10",
+            "phases": [{"start": START, "overrides": [{"price": "seats", "unit_amount": "14.00"}]}],
+        },
+    )
     jan = finalize_first(api)
     feb = bill_and_finalize(api, "2026-02-01T00:00:00Z")
     before = {i.pk: (i.total, lines(i)) for i in (jan, feb)}
     assert (jan.total, feb.total) == (D("140.00"), D("140.00"))
 
-    amended = post(api, f"/api/v1/contracts/{contract['id']}/amend", {
-        "effective_at": "2026-02-15T00:00:00Z",
-        "quantity": "20",
-        "phases": [{"start": START, "overrides": [{"price": "seats", "unit_amount": "12.00"}]}],
-    }, 201)
+    amended = post(
+        api,
+        f"/api/v1/contracts/{contract['id']}/amend",
+        {
+            "effective_at": "2026-02-15T00:00:00Z",
+            "quantity": "20",
+            "phases": [{"start": START, "overrides": [{"price": "seats", "unit_amount": "12.00"}]}],
+        },
+        201,
+    )
     assert (amended["version"], amended["status"], amended["family"]) == (2, "draft", contract["id"])
     post(api, f"/api/v1/contracts/{amended['id']}/submit")
     post(api, f"/api/v1/contracts/{amended['id']}/approve", {"at": "2026-02-15T00:00:00Z"})
