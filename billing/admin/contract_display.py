@@ -100,7 +100,38 @@ def contract_diff(contract: Contract) -> tuple[str, list[DiffRow]]:
     return basis, [DiffRow(label, before.get(label, DASH), after.get(label, DASH)) for label in labels]
 
 
-def contract_previews(contract: Contract) -> list[PhasePreview]:
-    return contract_preview(
+def contract_previews(contract: Contract) -> list[dict[str, Any]]:
+    previews = contract_preview(
         draft=contract_as_draft(contract), customer=contract.customer, version=contract.plan_version
     )
+    return present(previews, contract.currency)
+
+
+def present(previews: list[PhasePreview], currency: str) -> list[dict[str, Any]]:
+    """The previews with every amount as it reads on an invoice (``format_money``)."""
+    return [
+        {
+            "number": p.number,
+            "start": p.period.start,
+            "end": p.period.end,
+            "lines": [
+                {
+                    "description": line.description,
+                    "unit": "" if line.unit_amount is None else format_money(line.unit_amount, currency),
+                    "amount": format_money(line.amount, currency),
+                    "overridden": line.overridden,
+                }
+                for line in p.lines
+            ],
+            "tax": format_money(p.tax, currency),
+            "total": format_money(p.total, currency),
+            "credits": format_money(p.credits_applied, currency),
+            "due": format_money(p.amount_due, currency),
+            "usage": [
+                f"{name} at {'contract' if item.overridden else 'list'} price"
+                for name, item in p.usage_prices
+            ],
+            "commitment": None if p.commitment is None else format_money(p.commitment, currency),
+        }
+        for p in previews
+    ]

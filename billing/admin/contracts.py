@@ -28,9 +28,9 @@ from django.utils import timezone
 from accounts.models import Customer
 from billing.admin import contract_form
 from billing.admin.base import HistoryAdmin
-from billing.admin.contract_display import contract_diff, contract_previews
+from billing.admin.contract_display import contract_diff, contract_previews, present
 from billing.contract_selectors import contract_versions, contracts_queryset
-from billing.display import price_charge
+from billing.display import format_money, price_charge
 from billing.models import Contract, ContractStatus, PlanVersion
 from billing.services import contracts as service
 from billing.services.contract_preview import contract_preview
@@ -188,7 +188,8 @@ class ContractAdmin(HistoryAdmin):
         previews = []
         if parsed.draft is not None:
             try:
-                previews = contract_preview(draft=parsed.draft, customer=customer, version=version)
+                rated = contract_preview(draft=parsed.draft, customer=customer, version=version)
+                previews = present(rated, customer.currency)
             except (RatecardError, ArithmeticError, ValueError) as exc:
                 parsed.errors.append(contract_form.FieldError(None, str(exc)))
         return TemplateResponse(
@@ -223,11 +224,10 @@ class ContractAdmin(HistoryAdmin):
                 at=timezone.now(),
                 comment=request.POST.get("comment", ""),
             )
-            note = (
-                f" Its first invoice (draft #{invoice.pk}) totals {invoice.currency} {invoice.total}."
-                if invoice
-                else ""
-            )
+            note = ""
+            if invoice is not None:
+                total = format_money(invoice.total, invoice.currency)
+                note = f" Its first invoice (draft #{invoice.pk}, {total}) is ready to finalize."
             messages.success(request, f"{contract} is approved and active.{note}")
         except RatecardError as exc:
             messages.error(request, f"Not approved: {exc.message}")

@@ -19,6 +19,7 @@ PREMIUM = {
     "code": "premium",
     "name": "Premium",
     "currency": "USD",
+    "features": {"max_users": 50, "sso": False},
     "prices": [
         {
             "code": "seats",
@@ -45,8 +46,8 @@ def post(api: APIClient, path: str, body: dict[str, Any] | None = None, expect: 
     return response.json()
 
 
-@pytest.fixture
-def premium(api: APIClient) -> None:
+def make_premium(api: APIClient) -> None:
+    """The issue's plan ``premium`` (seats 18.00 in advance, relay GB 0.05 in arrears) and customer ``acme``."""
     post(
         api,
         "/api/v1/metrics",
@@ -60,6 +61,11 @@ def premium(api: APIClient) -> None:
         {"external_id": "acme", "name": "Acme", "email": "ap@acme.test", "currency": "USD"},
         201,
     )
+
+
+@pytest.fixture
+def premium(api: APIClient) -> None:
+    make_premium(api)
 
 
 WORKED = {

@@ -70,8 +70,8 @@ def test_the_preview_rates_each_phase_with_the_contract_prices(sales_user: User,
     )
     phase1, phase2 = html.split('id="preview-phase-2"')
     assert "Seats × 10" in phase1 and "140.00" in phase1 and "500.00" in phase1 and "250.00" in phase1
-    assert "USD 890.00" in phase1 and "−890.00" in phase1 and "USD 0.00" in phase1  # the credit covers it
-    assert "150.00" in phase2 and "600.00" in phase2 and "USD 750.00" in phase2 and "−110.00" in phase2
+    assert "USD 890.00" in phase1 and "−USD 890.00" in phase1 and "USD 0.00" in phase1  # the credit covers it
+    assert "150.00" in phase2 and "600.00" in phase2 and "USD 750.00" in phase2 and "−USD 110.00" in phase2
 
 
 def test_sales_submits_a_deal_from_one_screen(submitted: Contract) -> None:
