@@ -41,7 +41,9 @@ class PlanListCreate(generics.GenericAPIView):
     serializer_class = PlanOutSerializer
 
     def get_queryset(self) -> QuerySet[PlanVersion]:
-        return plan_versions_with_details(latest_versions()).order_by("plan__code")
+        # contracts hook: a contract's private plan (its phases' prices) is not part of the catalog
+        versions = latest_versions().filter(contract_phase__isnull=True)
+        return plan_versions_with_details(versions).order_by("plan__code")
 
     @extend_schema(responses=PlanOutSerializer(many=True))
     def get(self, request: Request) -> Response:

@@ -41,10 +41,12 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from accounts.models import Customer
+from billing.demo.contracts import enterprise_contract_open
 from billing.demo.stories import (
     ADD_SEATS,
     CANCEL_AT_PERIOD_END,
     CANCEL_NOW,
+    ENTERPRISE,
     ONBOARDING_FEE,
     SEATS_AT_PERIOD_END,
     UPGRADE,
@@ -204,15 +206,19 @@ class _Simulation:
 
     def subscribe(self, story: Story, when: datetime) -> None:
         customer = self.customers[story.external_id]
-        sub, _ = lifecycle.subscribe(
-            customer=customer,
-            plan_code=story.plan_code,
-            start=story.start,
-            quantity=story.seats,
-            coupon_code=story.coupon or None,
-            trial_days=story.trial_days,
-        )
-        self.subscriptions[story.external_id] = sub.pk
+        if story.plan == ENTERPRISE:  # contracts hook: an Enterprise deal is a contract finance approved
+            self.subscriptions[story.external_id] = enterprise_contract_open(story, customer, when)
+            self.net_terms[customer.pk] = Customer.objects.get(pk=customer.pk).net_terms_days
+        else:
+            sub, _ = lifecycle.subscribe(
+                customer=customer,
+                plan_code=story.plan_code,
+                start=story.start,
+                quantity=story.seats,
+                coupon_code=story.coupon or None,
+                trial_days=story.trial_days,
+            )
+            self.subscriptions[story.external_id] = sub.pk
         self.report.subscriptions += 1
         self.feed.join(
             Meter.for_plan(

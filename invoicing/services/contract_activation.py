@@ -6,7 +6,8 @@
 - an amendment: the subscription changes to the amended prices at ``effective_at``, prorated like a
   plan change (``create_prorations``: credit and charge on the next invoice); nothing billed before
   ``effective_at`` changes, and its added one-off fees wait for the next invoice;
-- the credit grants enter the customer's credit ledger.
+- the credit grants enter the customer's credit ledger;
+- the contract's payment terms (``net_terms_days``), when set, become the customer's.
 
 A refusal (not finance, wrong state, an overlap found under the lock) raises before anything is written.
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from django.db import transaction
 
+from accounts.services.customers import customer_update
 from billing.models import Contract, ProrationBehavior, Subscription
 from billing.services import contract_activation as terms
 from billing.services import subscriptions as subs_service
@@ -95,9 +97,13 @@ def contract_activate(
     """Finance approves: the contract becomes active and billing follows it (module docs)."""
     with transaction.atomic():
         contract = contract_approve_mark(contract_id=contract_id, user=user, at=at, comment=comment)
+        customer = contract.customer
+        if contract.net_terms_days is not None and contract.net_terms_days != customer.net_terms_days:
+            # the contract's payment terms become the account's: every invoice from now on carries them
+            customer = customer_update(customer=customer, net_terms_days=contract.net_terms_days)
         if contract.subscription_id is None:
             sub = subs_service.subscription_create(
-                customer=contract.customer,
+                customer=customer,
                 plan_code=contract.plan.code,
                 start=contract.start,
                 quantity=contract.quantity,

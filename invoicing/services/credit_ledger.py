@@ -185,3 +185,9 @@ def customer_credits(*, customer_id: int, currency: str, at: datetime) -> tuple[
         ).order_by("priority", "expires_at", "id")
     ]
     return balance, out
+
+
+def credit_balance_at(*, customer_id: int, currency: str, at: datetime) -> Decimal:
+    """What the customer's next invoice could draw at ``at`` (expired grants left out)."""
+    pools = credit_pools(customer_ids=[customer_id], at=at).get((customer_id, currency), [])
+    return sum((p.remaining for p in pools), ZERO)

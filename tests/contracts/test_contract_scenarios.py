@@ -46,7 +46,7 @@ def test_grants_are_drawn_by_priority_then_soonest_expiry_and_an_expired_grant_n
         {"amount": "200.00", "priority": 2, "expires_at": "2026-02-15T00:00:00Z"},  # C
         {"amount": "500.00", "priority": 3},  # D, never expires
     ]
-    contract = approve(api, {"quantity": "10", "credits": grants})  # list price: 10 x 18.00 = 180.00 a month
+    contract = approve(api, {"quantity": "10", "credits": grants, "net_terms_days": 30})  # 10 x 18.00 a month
     a, b, c, d = (g["id"] for g in contract["credits"])
 
     def drawn(invoice: Invoice) -> list[tuple[int | None, Any]]:
@@ -58,6 +58,7 @@ def test_grants_are_drawn_by_priority_then_soonest_expiry_and_an_expired_grant_n
 
     jan = finalize_first(api)
     assert (jan.total, jan.credits_applied, jan.amount_due) == (D("180.00"), D("180.00"), D("0.00"))
+    assert (jan.net_terms_days, jan.customer.net_terms_days) == (30, 30)  # the contract's payment terms
     assert drawn(jan) == [(a, D("100.00")), (b, D("80.00"))]  # priority 1: A expires first
     feb = bill_and_finalize(api, "2026-02-01T00:00:00Z")
     assert drawn(feb) == [(b, D("70.00")), (c, D("110.00"))]  # B is spent, then priority 2

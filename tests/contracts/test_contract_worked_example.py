@@ -36,6 +36,18 @@ def test_the_worked_example_bills_four_invoices_exactly(
     assert (jan.total, jan.credits_applied, jan.amount_due) == (D("890.00"), D("890.00"), D("0.00"))
 
     usage(api, "jan-1", "2026-01-15T00:00:00Z", "2000")
+    upcoming = api.get("/api/v1/customers/acme/upcoming-invoice").json()  # the preview follows the contract
+    assert (upcoming["total"], upcoming["credits_applied"], upcoming["amount_due"]) == (
+        "1000.00",
+        "110.00",
+        "890.00",
+    )
+    assert sorted(line["kind"] for line in upcoming["lines"]) == [
+        "commitment",
+        "subscription",
+        "subscription",
+        "usage",
+    ]
     feb = bill_and_finalize(api, "2026-02-01T00:00:00Z")
     assert [(k, a) for k, _, a in lines(feb)] == [
         ("usage", D("100.00")),
@@ -69,5 +81,8 @@ def test_the_worked_example_bills_four_invoices_exactly(
     credits = api.get("/api/v1/customers/acme/credits?at=2026-04-01T00:00:00Z").json()
     assert credits["balance"] == "0.00"
     assert [(g["amount"], g["remaining"]) for g in credits["grants"]] == [("1000.00", "0.00")]
+    assert [p["code"] for p in api.get("/api/v1/plans").json()["results"]] == [
+        "premium"
+    ]  # private plan hidden
     features = api.get("/api/v1/customers/acme/entitlements").json()["features"]
     assert (features["max_users"], features["sso"]) == (500, True)
