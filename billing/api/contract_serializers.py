@@ -31,7 +31,7 @@ def when(**kwargs: Any) -> WhenField:
     return WhenField(allow_period_end=False, **kwargs)
 
 
-class TierIn(serializers.Serializer):
+class ContractTierIn(serializers.Serializer):
     up_to = serializers.DecimalField(max_digits=28, decimal_places=12, allow_null=True, min_value=Decimal(0))
     unit_amount = amount()
     flat_amount = amount(required=False, default=Decimal(0))
@@ -40,7 +40,7 @@ class TierIn(serializers.Serializer):
 class OverrideIn(serializers.Serializer):
     price = serializers.SlugField(max_length=100)
     unit_amount = amount(required=False, allow_null=True, default=None)
-    tiers = TierIn(many=True, required=False, allow_null=True, default=None)
+    tiers = ContractTierIn(many=True, required=False, allow_null=True, default=None)
     percent_off = serializers.DecimalField(
         max_digits=7,
         decimal_places=4,

@@ -54,7 +54,10 @@ class ContractListCreate(generics.GenericAPIView):
     required_permissions = {"GET": ["billing.view_contract"], "POST": ["billing.add_contract"]}
     serializer_class = ContractIn
 
-    @extend_schema(parameters=[OpenApiParameter("customer", str, description="The customer's external_id.")])
+    @extend_schema(
+        operation_id="v1_contracts_list",
+        parameters=[OpenApiParameter("customer", str, description="The customer's external_id.")],
+    )
     def get(self, request: Request) -> Response:
         qs = contracts_queryset().order_by("id")
         customer = request.query_params.get("customer")
@@ -75,6 +78,7 @@ class ContractDetail(generics.GenericAPIView):
     required_permissions = {"GET": ["billing.view_contract"]}
     serializer_class = ContractIn
 
+    @extend_schema(operation_id="v1_contracts_retrieve")
     def get(self, request: Request, contract_id: str) -> Response:
         return Response(detail(contract_or_404(contract_id).pk))
 
@@ -164,10 +168,29 @@ class ContractAmend(generics.GenericAPIView):
         return Response(detail(contract.pk), status=status.HTTP_201_CREATED)
 
 
+class GrantOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount = serializers.CharField()
+    remaining = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    priority = serializers.IntegerField()
+    expired = serializers.BooleanField()
+
+
+class CreditsOut(serializers.Serializer):
+    currency = serializers.CharField()
+    balance = serializers.CharField()
+    grants = GrantOut(many=True)
+
+
 class CustomerCredits(generics.GenericAPIView):
     required_permissions = {"GET": ["billing.view_creditgrant"]}
+    serializer_class = CreditsOut
 
-    @extend_schema(parameters=[OpenApiParameter("at", str, description="Business time (default: now).")])
+    @extend_schema(
+        parameters=[OpenApiParameter("at", str, description="Business time (default: now).")],
+        responses=CreditsOut,
+    )
     def get(self, request: Request, external_id: str) -> Response:
         customer = Customer.objects.filter(external_id=external_id).first()
         if customer is None:

@@ -9,7 +9,7 @@ cover the same time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,7 @@ from billing.pricing.price_spec import Tier, validate_price
 from billing.services.catalog import FEATURE_KEY, price_spec
 from config.errors import ErrorCode, FieldError, ValidationFailed
 
-FAR_FUTURE = datetime(2999, 12, 31).astimezone()
+FAR_FUTURE = datetime(2999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)

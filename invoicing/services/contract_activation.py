@@ -20,10 +20,11 @@ from typing import Any
 from django.db import transaction
 
 from accounts.services.customers import customer_update
-from billing.models import Contract, ProrationBehavior, Subscription
+from billing.models import Contract, PendingLine, ProrationBehavior, Subscription
 from billing.services import contract_activation as terms
 from billing.services import subscriptions as subs_service
 from billing.services.contracts import contract_approve_mark
+from billing.services.entitlements import entitlements_invalidate
 from config.errors import ValidationFailed
 from invoicing.models import Invoice
 from invoicing.services import lifecycle, rating
@@ -55,7 +56,7 @@ def _first_invoice(*, contract: Contract, sub: Subscription) -> Invoice | None:
     drafts = write_invoice_plans(plans=[plan], run=None, result=BillResult())
     for line in one_offs:
         line.invoiced_at = sub.current_period_start
-    type(one_offs[0]).objects.bulk_update(one_offs, ["invoiced_at"])
+    PendingLine.objects.bulk_update(one_offs, ["invoiced_at"])
     invoice = drafts[(sub.customer_id, sub.current_period_start, plan.group_key)]
     invoice.refresh_from_db()
     return invoice
@@ -116,6 +117,7 @@ def contract_activate(
         else:
             invoice = _apply_amendment(contract=contract, user=user)
         grants_post(grants=terms.contract_grants_mark(contract=contract, at=at))
-        lifecycle._forget_entitlements(contract.customer_id)
+        customer_id = contract.customer_id  # the features changed: drop cached entitlements after commit
+        transaction.on_commit(lambda: entitlements_invalidate(customer_id=customer_id))
     contract.refresh_from_db()
     return contract, invoice

@@ -31,11 +31,6 @@ def finalize_first(api: APIClient) -> Invoice:
     return invoice
 
 
-def draws(invoice: Invoice) -> list[tuple[str, Any]]:
-    rows = BalanceTransaction.objects.filter(invoice=invoice).select_related("grant").order_by("id")
-    return [(r.grant.description if r.grant else "account", r.amount) for r in rows]
-
-
 def test_grants_are_drawn_by_priority_then_soonest_expiry_and_an_expired_grant_never(
     api: APIClient, premium: Any, settings: Any
 ) -> None:
@@ -187,3 +182,22 @@ def test_an_amendment_mid_period_is_prorated_and_earlier_invoices_never_change(
         assert (invoice.total, lines(invoice)) == before[invoice.pk]
     history = api.get(f"/api/v1/contracts/{amended['id']}").json()["versions"]
     assert [(v["version"], v["status"]) for v in history] == [(1, "amended"), (2, "active")]
+
+
+def test_voiding_an_invoice_returns_its_draw_to_the_grant_it_came_from(api: APIClient, premium: Any) -> None:
+    contract = approve(
+        api, {"quantity": "10", "credits": [{"amount": "100.00", "expires_at": "2026-06-01T00:00:00Z"}]}
+    )
+    (grant,) = (g["id"] for g in contract["credits"])
+    jan = finalize_first(api)
+    assert (jan.total, jan.credits_applied, jan.amount_due, jan.status) == (
+        D("180.00"),
+        D("100.00"),
+        D("80.00"),
+        "open",
+    )
+    post(api, f"/api/v1/invoices/{jan.pk}/void", {"at": "2026-01-02T00:00:00Z"})
+    rows = list(BalanceTransaction.objects.order_by("id").values_list("grant_id", "amount"))
+    assert rows == [(grant, D("-100.00")), (grant, D("100.00")), (grant, D("-100.00"))]  # in, drawn, returned
+    credits = api.get("/api/v1/customers/acme/credits?at=2026-01-02T00:00:00Z").json()
+    assert (credits["balance"], credits["grants"][0]["remaining"]) == ("100.00", "100.00")
