@@ -40,7 +40,8 @@ class ContractTierIn(serializers.Serializer):
 class OverrideIn(serializers.Serializer):
     price = serializers.SlugField(max_length=100)
     unit_amount = amount(required=False, allow_null=True, default=None)
-    tiers = ContractTierIn(many=True, required=False, allow_null=True, default=None)
+    # a ListField: ``allow_null`` is the list's, never its items' (a null tier is a 400, not a crash)
+    tiers = serializers.ListField(child=ContractTierIn(), required=False, allow_null=True, default=None)
     percent_off = serializers.DecimalField(
         max_digits=7,
         decimal_places=4,
@@ -109,6 +110,34 @@ class AmendIn(ContractIn):
     plan = serializers.SlugField(max_length=100, required=False, default="")
     start = when(required=False, default=None)
     effective_at = when()
+
+
+class ContractOut(serializers.Serializer):
+    """The response shape (documentation: the body is built by ``contract_body``)."""
+
+    id = serializers.IntegerField()
+    family = serializers.IntegerField()
+    version = serializers.IntegerField()
+    customer = serializers.CharField()
+    plan = serializers.CharField()
+    status = serializers.CharField()
+    currency = serializers.CharField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(allow_null=True)
+    effective_at = serializers.DateTimeField(allow_null=True)
+    quantity = serializers.CharField()
+    net_terms_days = serializers.IntegerField(allow_null=True)
+    phases = serializers.JSONField()
+    commitment = serializers.JSONField(allow_null=True)
+    credits = serializers.JSONField()
+    one_off_fees = serializers.JSONField()
+    entitlements = serializers.JSONField()
+    notes = serializers.CharField()
+    subscription = serializers.IntegerField(allow_null=True)
+    approval_steps = serializers.JSONField()
+    versions = serializers.JSONField(required=False)
+    latest_invoice = serializers.JSONField(required=False, allow_null=True)
+    created_at = serializers.DateTimeField()
 
 
 def draft_from(

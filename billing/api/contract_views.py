@@ -15,7 +15,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Customer
-from billing.api.contract_serializers import AmendIn, ContractIn, contract_body, draft_from, when
+from billing.api.contract_serializers import (
+    AmendIn,
+    ContractIn,
+    ContractOut,
+    contract_body,
+    draft_from,
+    when,
+)
 from billing.contract_selectors import contract_versions, contracts_queryset
 from billing.models import Contract
 from billing.services import contracts as contract_service
@@ -56,6 +63,7 @@ class ContractListCreate(generics.GenericAPIView):
 
     @extend_schema(
         operation_id="v1_contracts_list",
+        responses=ContractOut(many=True),
         parameters=[OpenApiParameter("customer", str, description="The customer's external_id.")],
     )
     def get(self, request: Request) -> Response:
@@ -66,6 +74,7 @@ class ContractListCreate(generics.GenericAPIView):
         page = self.paginate_queryset(qs) or []
         return self.get_paginated_response([contract_body(c) for c in page])
 
+    @extend_schema(request=ContractIn, responses={201: ContractOut})
     @idempotent_write
     def post(self, request: Request) -> Response:
         reject_unknown_fields(request, set(ContractIn().fields))
@@ -78,7 +87,7 @@ class ContractDetail(generics.GenericAPIView):
     required_permissions = {"GET": ["billing.view_contract"]}
     serializer_class = ContractIn
 
-    @extend_schema(operation_id="v1_contracts_retrieve")
+    @extend_schema(operation_id="v1_contracts_retrieve", responses=ContractOut)
     def get(self, request: Request, contract_id: str) -> Response:
         return Response(detail(contract_or_404(contract_id).pk))
 
@@ -97,6 +106,7 @@ class ContractStep(generics.GenericAPIView):
     def step(self, *, pk: int, user: Any, at: Any, comment: str) -> dict[str, Any]:
         raise NotImplementedError
 
+    @extend_schema(responses=ContractOut)
     @idempotent_write
     def post(self, request: Request, contract_id: str) -> Response:
         pk = contract_or_404(contract_id).pk
@@ -146,6 +156,7 @@ class ContractAmend(generics.GenericAPIView):
     required_permissions = {"POST": ["billing.add_contract"]}
     serializer_class = AmendIn
 
+    @extend_schema(request=AmendIn, responses={201: ContractOut})
     @idempotent_write
     def post(self, request: Request, contract_id: str) -> Response:
         base = contract_or_404(contract_id)

@@ -137,3 +137,24 @@ def test_an_overlapping_active_contract_is_a_400_on_start_and_nothing_is_written
     assert response.status_code == 400, response.content
     assert [e["field"] for e in response.json()["errors"]] == ["start"]
     assert counts() == before
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"price": "seats", "tiers": [None, None]},
+        {"price": "seats", "unit_amount": None, "tiers": None, "percent_off": ""},
+        {"price": "seats", "unit_amount": "1", "percent_off": "5"},
+        {"price": "seats", "tiers": [{"up_to": None, "unit_amount": "1"}]},
+        {"price": "relay", "percent_off": "101"},
+    ],
+)
+def test_a_malformed_override_is_a_400_never_a_500(
+    override: dict[str, Any], sales_api: APIClient, premium: Any
+) -> None:
+    body = {**WORKED, "phases": [{"start": WORKED["start"], "overrides": [override]}]}
+    before = counts()
+    response = sales_api.post("/api/v1/contracts", body, format="json")
+    assert response.status_code == 400, response.content
+    assert all(e["field"].startswith("phases[0].overrides[0]") for e in response.json()["errors"])
+    assert counts() == before
