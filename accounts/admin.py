@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, QuerySet
@@ -23,7 +24,9 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import ApiToken, Contact, Customer
 from accounts.services.customers import (
+    ADDRESS_FIELDS,
     EDITABLE_FIELDS,
+    TERMS_FIELDS,
     customer_create,
     customer_is_referenced,
     customer_remove,
@@ -117,6 +120,14 @@ class CustomerForm(forms.ModelForm):
         return value
 
 
+class CustomerChangeList(ChangeList):
+    """A customer in the list opens its customer page (invoicing/admin_customer.py), which has
+    everything about it; editing is one click further ("Edit customer"), for who may edit."""
+
+    def url_for_result(self, result: models.Model) -> str:
+        return reverse("lookup:customer", args=(result.pk,))
+
+
 @admin.register(Customer)
 class CustomerAdmin(HistoryAdmin):
     """Support finds a customer by name, e-mail (its own or a contact's), domain or external id."""
@@ -151,34 +162,17 @@ class CustomerAdmin(HistoryAdmin):
         (
             "Billing",
             {
-                "fields": (
-                    "currency",
-                    "timezone",
-                    "billing_anchor",
-                    "invoice_grouping",
-                    "net_terms_days",
-                    "tax_rate_percent",
-                ),
+                "fields": ("currency", *TERMS_FIELDS),
                 "description": "A new time zone or billing anchor applies from the customer's next period. "
                 "The currency never changes.",
             },
         ),
-        (
-            "Billing address and tax",
-            {
-                "fields": (
-                    "address_line1",
-                    "address_line2",
-                    "postal_code",
-                    "city",
-                    "state",
-                    "country",
-                    "tax_id",
-                )
-            },
-        ),
+        ("Billing address and tax", {"fields": ADDRESS_FIELDS}),
         ("Integration", {"fields": ("stripe_customer_id", "created_at", "updated_at", "archived_at")}),
     )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return CustomerChangeList
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         return super().get_queryset(request).annotate(contact_count=Count("contacts", distinct=True))  # type: ignore[no-any-return]
@@ -252,7 +246,7 @@ class CustomerAdmin(HistoryAdmin):
             "confirm_label": "Yes, archive it",
             "back_url": change_url,
         }
-        return TemplateResponse(request, "admin/invoicing/confirm_action.html", context)
+        return TemplateResponse(request, "admin/confirm_action.html", context)
 
     @admin.display(description="contacts", ordering="contact_count")
     def contact_count(self, obj: Customer) -> int:

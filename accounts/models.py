@@ -74,6 +74,8 @@ class Customer(models.Model):
 
     class Meta:
         ordering: ClassVar = ["name", "id"]
+        # the one-box search (staff: finance, sales, support; not the product's integration role)
+        permissions: ClassVar = [("search_customers", "Can search customers and invoices in one box")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_id})"

@@ -4,6 +4,7 @@
 - sales: reads everything; edits customers, contacts and the deal models listed in SALES_EDITABLE;
   never the catalog's prices, never invoice finalization, never deletes a customer.
 - support: reads everything; may resend an invoice; changes nothing else.
+- every staff role (finance, sales, support) uses the one-box search (``accounts.search_customers``).
 - integration: the product's own service (API only): creates and edits customers and subscriptions,
   sends usage, reads entitlements, usage, the catalog, invoices and previews; no finalize, void,
   credit notes, billing runs, one-off charges or catalog writes. A whitelist: a new model is not
@@ -38,6 +39,8 @@ SALES_EDITABLE = {
 }
 # custom permissions that are actions rather than model edits
 SUPPORT_EXTRA = {"invoicing.resend_invoice"}
+# what every staff role may do beyond reading (the integration role is the product's service, not staff)
+STAFF_EXTRA = {"accounts.search_customers"}
 FINANCE_ONLY = {"invoicing.finalize_invoice", "billing.approve_contract"}
 # sales never deletes a customer (finance removes one: deleted if nothing refers to it, else archived)
 SALES_DENIED = {"accounts.delete_customer"}
@@ -77,9 +80,13 @@ def grants(role: str, label: str, full: str) -> bool:
     if role == FINANCE:
         return True
     if role == SALES:
-        return is_view or (label in SALES_EDITABLE and full not in FINANCE_ONLY | SALES_DENIED)
+        return (
+            is_view
+            or full in STAFF_EXTRA
+            or (label in SALES_EDITABLE and full not in FINANCE_ONLY | SALES_DENIED)
+        )
     if role == SUPPORT:
-        return is_view or full in SUPPORT_EXTRA
+        return is_view or full in SUPPORT_EXTRA | STAFF_EXTRA
     if role == INTEGRATION:
         return (is_view and label in INTEGRATION_VIEWS) or full in INTEGRATION_WRITES
     return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -66,3 +67,31 @@ def customer_contract_entitlements(customer_id: int) -> dict[str, object]:
     ):
         out.update(values or {})
     return out
+
+
+def phase_at(phases: Sequence[ContractPhase], at: datetime) -> ContractPhase:
+    """The phase in effect at ``at`` (the first one before the contract starts)."""
+    current = phases[0]
+    for phase in phases:
+        if phase.start <= at:
+            current = phase
+    return current
+
+
+def customer_contracts_current(*, customer_id: int) -> tuple[list[Contract], list[Contract]]:
+    """The customer's active contracts (one per plan) and the versions waiting for finance, with their
+    phases, grants and approval steps: four queries."""
+    contracts = list(
+        contracts_queryset()
+        .filter(
+            customer_id=customer_id,
+            status__in=(ContractStatus.ACTIVE, ContractStatus.PENDING_APPROVAL),
+        )
+        .order_by("plan__code", "version")
+    )
+    active = [c for c in contracts if c.status == ContractStatus.ACTIVE]
+    return active, [c for c in contracts if c.status == ContractStatus.PENDING_APPROVAL]
+
+
+def customer_has_credit_grants(*, customer_id: int) -> bool:
+    return CreditGrant.objects.filter(customer_id=customer_id, granted_at__isnull=False).exists()

@@ -1,8 +1,8 @@
-"""How billing's amounts, quantities, tiers, intervals and instants read on staff screens.
+"""How amounts, quantities, tiers, intervals and instants read to people.
 
-Pure text and HTML helpers, no queries beyond what the caller prefetched: the catalog and subscription
-admins use them, and any other admin may (``format_money`` is the one way an amount is shown there).
-Amounts are Decimals shown with their currency; instants of a subscription in its own time zone.
+Pure text and HTML helpers, no queries beyond what the caller prefetched. ``format_money`` is the one
+way an amount is shown to a person: on staff screens (admin, reports) and on a customer's documents
+(invoice PDF, e-mails) alike. Instants of a subscription are shown in its own time zone.
 """
 
 from __future__ import annotations
@@ -10,33 +10,85 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import localedata
+from babel.languages import get_official_languages
+from babel.numbers import format_currency
+from django.conf import settings
 from django.utils.html import format_html, format_html_join
 
-from billing.models import PlanVersion, Price, PriceModel, PriceTier
-from billing.pricing.money import minor_unit_exponent
+from billing.models.catalog import PlanVersion, Price, PriceModel, PriceTier
 
 EMPTY = "—"
 DASH = "\u2013"  # en dash, between a tier's first and last unit and between a period's dates
 
 # --- amounts and quantities -------------------------------------------------------------------------
+# ``format_money`` is the one formatter of every amount a person reads: the admin, the reports, the
+# invoice PDF and the e-mails (the API and its CSV keep decimal strings beside a ``currency``). It is
+# locale-aware through babel, as django-money's own formatting is; it never rounds (rounding is
+# billing.pricing.money's one rule, applied before an amount is stored): every digit the amount has is
+# shown, padded to the currency's minor unit.
+
+
+def default_locale() -> str:
+    """The locale of staff screens (admin, reports): ``RATECARD_LOCALE``, ``en_US`` unless set."""
+    return str(getattr(settings, "RATECARD_LOCALE", "en_US") or "en_US")
+
+
+def customer_locale(country: str | None) -> str:
+    """The locale of what a customer reads (its invoice PDF and e-mails), from its billing country.
+
+    The documents are written in English, so ``en_<COUNTRY>`` when CLDR has it (English words with the
+    country's number and currency conventions: ``en_DE`` gives ``1.534,50 €``); otherwise the country's
+    first official language (``pt_BR``); without a known country, ``RATECARD_LOCALE``.
+    """
+    return _country_locale((country or "").strip().upper()) or default_locale()
+
+
+@lru_cache(maxsize=256)
+def _country_locale(code: str) -> str | None:
+    if len(code) != 2 or not code.isalpha():
+        return None
+    if localedata.exists(f"en_{code}"):
+        return f"en_{code}"
+    for language in get_official_languages(code, de_facto=True):
+        if localedata.exists(f"{language}_{code}"):
+            return f"{language}_{code}"
+    return None
+
+
+def _trimmed(value: Decimal) -> Decimal:
+    """The same number without trailing zeros (``120.0000`` -> ``120``, ``0.000400`` -> ``0.0004``)."""
+    trimmed = value.normalize()
+    exponent = trimmed.as_tuple().exponent
+    # 1.2E+3 back to 1200: exact, the value is whole (quantize to 1 cannot round it)
+    return trimmed.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else trimmed
+
+
+def format_money(value: Decimal | int | str | None, currency: str, *, locale: str | None = None) -> str:
+    """``$1,534.50`` (en_US), ``1.534,50 €`` (de_DE), ``¥939``, ``$0.0004``, ``-$1,534.50``.
+
+    The currency's minor unit at least; more places only when the amount has them (a sub-cent unit
+    price). ``locale``: ``default_locale()`` on staff screens, ``customer_locale(country)`` on a
+    customer's documents. ``None`` reads ``—``.
+    """
+    if value is None or value == "":
+        return EMPTY
+    amount = _trimmed(Decimal(value))
+    return str(
+        format_currency(amount, currency, locale=locale or default_locale(), decimal_quantization=False)
+    )
 
 
 def _format_decimal(value: Decimal, min_places: int) -> str:
     """``value`` with thousands separators and at least ``min_places`` decimals; more only when it has
-    them (a sub-cent unit price such as 0.0004 keeps its digits)."""
+    them."""
     exponent = value.normalize().as_tuple().exponent
     places = max(min_places, -exponent) if isinstance(exponent, int) else min_places
     return f"{value:,.{places}f}"
-
-
-def format_money(value: Decimal | None, currency: str) -> str:
-    """``USD 18.00``, ``USD 0.0004``, ``JPY 1,200``; the currency's minor unit at least."""
-    if value is None:
-        return EMPTY
-    return f"{currency} {_format_decimal(value, minor_unit_exponent(currency))}"
 
 
 def format_quantity(value: Decimal) -> str:
@@ -115,7 +167,7 @@ def interval_text(version: PlanVersion) -> str:
 
 
 def price_charge(price: Price) -> str:
-    """What a price charges, in words: ``USD 18.00 per unit``, ``USD 5.00 per 100 units``."""
+    """What a price charges, in words: ``$18.00 per unit``, ``$5.00 per 100 units``."""
     version = price.plan_version
     currency = version.currency
     model = PriceModel(price.model)

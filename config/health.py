@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+
+from config.celery import app
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -23,15 +26,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["database"] = f"error: {exc.__class__.__name__}"
     if settings.REDIS_URL:
         try:
-            import redis
-
             redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).ping()
             checks["redis"] = "ok"
         except Exception as exc:
             checks["redis"] = f"error: {exc.__class__.__name__}"
         try:
-            from config.celery import app
-
             replies = app.control.ping(timeout=1.0)
             checks["celery_worker"] = "ok" if replies else "error: no worker answered"
         except Exception as exc:

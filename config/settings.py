@@ -277,6 +277,9 @@ RATECARD_DUNNING_SCHEDULE_DAYS = [
     int(d) for d in env_list("RATECARD_DUNNING_SCHEDULE_DAYS", ["3", "7", "14"])
 ]
 RATECARD_DUNNING_FINAL_ACTION = os.environ.get("RATECARD_DUNNING_FINAL_ACTION", "past_due")
+# How amounts read on staff screens (babel locale: ``$1,534.50`` in en_US); a customer's invoice PDF and
+# e-mails use its billing country's conventions instead (billing.display.customer_locale, docs/money.md).
+RATECARD_LOCALE = os.environ.get("RATECARD_LOCALE", "en_US")
 RATECARD_SELLER = {
     "name": os.environ.get("RATECARD_SELLER_NAME", "Meshwork Networks, Inc."),
     "address": os.environ.get("RATECARD_SELLER_ADDRESS", "100 Relay Street, San Francisco, CA 94105, USA"),

@@ -9,6 +9,8 @@ from config import health, metrics
 urlpatterns = [
     # finance's dashboard (the admin index for finance) and reports, before the admin's own routes
     path("admin/", include("reporting.admin_urls")),
+    # the customer page and the search results (support's lookup; everyone's)
+    path("admin/", include("invoicing.admin_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),

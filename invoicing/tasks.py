@@ -21,6 +21,10 @@ from django.utils import timezone
 from config.transient import TRANSIENT_ERRORS
 from invoicing.models import BillingRun
 from invoicing.services import billing_chunks, billing_runs, billing_sweep
+from invoicing.services.dunning import dunning_run
+from invoicing.services.email_outbox import email_deliver, email_outbox_due
+from invoicing.services.invoice_documents import invoice_documents_render
+from invoicing.services.late_usage import drafts_usage_refresh
 
 log = structlog.get_logger(__name__)
 
@@ -141,24 +145,18 @@ def scheduled_billing_run(as_of: str | None = None) -> int:
 @shared_task
 def scheduled_dunning(as_of: str | None = None) -> int:
     """Celery beat: take the dunning steps that are due."""
-    from invoicing.services.dunning import dunning_run
-
     return dunning_run(as_of=datetime.fromisoformat(as_of) if as_of else timezone.now())
 
 
 @shared_task(acks_late=True)
 def render_invoice_documents(invoice_ids: list[int]) -> int:
     """After a finalization, payment or void commits: store each invoice's current PDF (once)."""
-    from invoicing.services.invoice_documents import invoice_documents_render
-
     return invoice_documents_render(invoice_ids=invoice_ids)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def send_email(self: Any, outbox_id: int) -> str:
     """Send one outbox row; a failed attempt is retried with the row's backoff (the row counts them)."""
-    from invoicing.services.email_outbox import email_deliver
-
     row = email_deliver(outbox_id=outbox_id)
     if row is None:
         return "skipped"
@@ -171,8 +169,6 @@ def send_email(self: Any, outbox_id: int) -> str:
 @shared_task
 def email_outbox_sweep() -> int:
     """Celery beat: send the pending e-mails whose next attempt is due (retries, lost messages)."""
-    from invoicing.services.email_outbox import email_outbox_due
-
     due = email_outbox_due()
     for outbox_id in due:
         send_email.delay(outbox_id)
@@ -182,6 +178,4 @@ def email_outbox_sweep() -> int:
 @shared_task(acks_late=True)
 def refresh_drafts_usage(invoice_ids: list[int]) -> int:
     """Late usage inside the grace window: re-rate the drafts it belongs to (a rerun changes nothing)."""
-    from invoicing.services.late_usage import drafts_usage_refresh
-
     return drafts_usage_refresh(invoice_ids=invoice_ids)

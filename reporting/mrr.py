@@ -35,7 +35,7 @@ from billing.pricing import (
 )
 from billing.services.catalog import price_spec
 from billing.services.subscription_charges import is_licensed, licensed_quantity
-from invoicing.services.rating import coupon_spec
+from invoicing.services.line_drafts import coupon_spec
 from reporting.months import Month
 
 MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")

@@ -7,26 +7,9 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from accounts.models import BillingAnchor, Customer, InvoiceGrouping
+from accounts.services.customers import ADDRESS_FIELDS, CONTACT_FIELDS, TERMS_FIELDS
 
-WRITABLE = [
-    "external_id",
-    "name",
-    "email",
-    "domain",
-    "currency",
-    "timezone",
-    "billing_anchor",
-    "net_terms_days",
-    "invoice_grouping",
-    "tax_rate_percent",
-    "address_line1",
-    "address_line2",
-    "city",
-    "postal_code",
-    "state",
-    "country",
-    "tax_id",
-]
+WRITABLE = ["external_id", *CONTACT_FIELDS, "currency", *TERMS_FIELDS, *ADDRESS_FIELDS]
 
 
 class CustomerInSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
@@ -10,14 +10,15 @@ from rest_framework.response import Response
 
 from accounts.api.serializers import WRITABLE, CustomerInSerializer, CustomerOutSerializer
 from accounts.models import Customer
+from accounts.selectors import customer_by_external_id, customers_search
 from accounts.services import customers
 from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
-from config.errors import NotFound
+from config.errors import NotFound, ValidationFailed
 
 
 def customer_or_404(external_id: str) -> Customer:
-    customer = Customer.objects.filter(external_id=external_id).first()
+    customer = customer_by_external_id(external_id=external_id)
     if customer is None:
         raise NotFound(f"No customer with external_id {external_id!r}.", field="external_id")
     return customer
@@ -28,13 +29,7 @@ class CustomerListCreate(generics.GenericAPIView):
     serializer_class = CustomerOutSerializer
 
     def get_queryset(self) -> QuerySet[Customer]:
-        qs = Customer.objects.order_by("id")
-        q = self.request.query_params.get("q")
-        if q:
-            qs = qs.filter(
-                Q(name__icontains=q) | Q(email__icontains=q) | Q(external_id__iexact=q) | Q(domain__iexact=q)
-            )
-        return qs
+        return customers_search(q=self.request.query_params.get("q") or "")
 
     @extend_schema(
         parameters=[
@@ -71,8 +66,6 @@ class CustomerDetail(generics.GenericAPIView):
         reject_unknown_fields(request, set(WRITABLE))
         data = dict(validated(CustomerInSerializer, request, partial=True).validated_data)
         if "external_id" in data and data.pop("external_id") != customer.external_id:
-            from config.errors import ValidationFailed
-
             raise ValidationFailed("external_id cannot change.", field="external_id")
         customer = customers.customer_update(customer=customer, **data)
         return Response(CustomerOutSerializer(customer).data)

@@ -12,23 +12,12 @@ from accounts.currencies import is_known_currency, is_known_timezone
 from accounts.models import BillingAnchor, Customer, InvoiceGrouping
 from config.errors import Conflict, ErrorCode, FieldError, ValidationFailed
 
-EDITABLE_FIELDS = (
-    "name",
-    "email",
-    "domain",
-    "timezone",
-    "billing_anchor",
-    "net_terms_days",
-    "invoice_grouping",
-    "tax_rate_percent",
-    "address_line1",
-    "address_line2",
-    "city",
-    "postal_code",
-    "state",
-    "country",
-    "tax_id",
-)
+# The customer's fields by what they are, named once: the API, the admin and the invoice snapshot use
+# these groups (the API adds external_id and currency, which are fixed once the customer exists).
+CONTACT_FIELDS = ("name", "email", "domain")
+TERMS_FIELDS = ("timezone", "billing_anchor", "net_terms_days", "invoice_grouping", "tax_rate_percent")
+ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "postal_code", "state", "country", "tax_id")
+EDITABLE_FIELDS = (*CONTACT_FIELDS, *TERMS_FIELDS, *ADDRESS_FIELDS)
 
 
 def _check(fields: dict[str, Any]) -> list[FieldError]:

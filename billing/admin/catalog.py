@@ -15,7 +15,7 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from billing.admin.base import HistoryAdmin, adopt_saved
+from accounts.admin import HistoryAdmin, adopt_saved
 from billing.display import EMPTY, format_money, format_quantity
 from billing.models import Aggregation, BillableMetric, Coupon, CouponDuration, Feature, Product
 from billing.pricing import discounts

@@ -8,13 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 from billing.contract_selectors import previous_version
-from billing.display import format_money, price_charge
+from billing.display import EMPTY, format_money, price_charge
 from billing.models import Contract, PlanVersion
 from billing.services.contract_preview import PhasePreview, contract_preview
 from billing.services.contract_terms import ContractDraft, OverrideDraft
 from billing.services.contracts import contract_as_draft
-
-DASH = "—"
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,7 @@ class DiffRow:
 
 
 def _money(value: Decimal | None, currency: str) -> str:
-    return DASH if value is None else format_money(value, currency)
+    return EMPTY if value is None else format_money(value, currency)
 
 
 def _override(o: OverrideDraft | None, currency: str) -> str:
@@ -43,7 +41,7 @@ def _override(o: OverrideDraft | None, currency: str) -> str:
 
 
 def _day(value: Any) -> str:
-    return value.strftime("%-d %b %Y") if value else DASH
+    return value.strftime("%-d %b %Y") if value else EMPTY
 
 
 def terms_rows(draft: ContractDraft, version: PlanVersion, currency: str) -> dict[str, str]:
@@ -97,7 +95,7 @@ def contract_diff(contract: Contract) -> tuple[str, list[DiffRow]]:
         before = terms_rows(prev_draft, prev.plan_version, prev.currency)
         basis = f"version {prev.version}"
     labels = list(dict.fromkeys([*after, *before]))
-    return basis, [DiffRow(label, before.get(label, DASH), after.get(label, DASH)) for label in labels]
+    return basis, [DiffRow(label, before.get(label, EMPTY), after.get(label, EMPTY)) for label in labels]
 
 
 def contract_previews(contract: Contract) -> list[dict[str, Any]]:

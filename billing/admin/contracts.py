@@ -25,17 +25,27 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
+from accounts.admin import HistoryAdmin
 from accounts.models import Customer
 from billing.admin import contract_form
-from billing.admin.base import HistoryAdmin
 from billing.admin.contract_display import contract_diff, contract_previews, present
 from billing.contract_selectors import contract_versions, contracts_queryset
-from billing.display import format_money, price_charge
+from billing.display import EMPTY, format_money, price_charge
 from billing.models import Contract, ContractStatus, PlanVersion
 from billing.services import contracts as service
 from billing.services.contract_preview import contract_preview
+from config.admin_kit import admin_page, badge, run_per_row
 from config.errors import RatecardError
 from invoicing.services.contract_activation import contract_activate
+
+# the status badge of a contract's card (config.admin_kit.badge): blue waits for finance, green is billed
+STATUS_COLORS = {
+    ContractStatus.DRAFT: "#4a5568",
+    ContractStatus.PENDING_APPROVAL: "#2b6cb0",
+    ContractStatus.ACTIVE: "#2f855a",
+    ContractStatus.AMENDED: "#718096",
+    ContractStatus.ENDED: "#718096",
+}
 
 
 def _newest_versions() -> list[PlanVersion]:
@@ -52,7 +62,7 @@ def _newest_versions() -> list[PlanVersion]:
 
 @admin.register(Contract)
 class ContractAdmin(HistoryAdmin):
-    list_display = ("__str__", "customer", "plan", "version", "status", "start", "commitment_amount")
+    list_display = ("__str__", "customer", "plan", "version", "status", "start", "commitment")
     list_filter = ("status",)
     search_fields = ("customer__name", "customer__external_id", "plan__code")
     actions = ["approve_selected"]
@@ -60,6 +70,11 @@ class ContractAdmin(HistoryAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Contract]:
         return contracts_queryset()
+
+    @admin.display(description="Commitment", ordering="commitment_amount")
+    def commitment(self, obj: Contract) -> str:
+        """The minimum spend per period as the one formatter writes it (``$1,000.00``)."""
+        return EMPTY if obj.commitment_amount is None else format_money(obj.commitment_amount, obj.currency)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -94,27 +109,27 @@ class ContractAdmin(HistoryAdmin):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
         contract = get_object_or_404(contracts_queryset(), pk=object_id)
-        return TemplateResponse(
+        return admin_page(
             request,
+            self,
             "admin/billing/contract/detail.html",
-            {
-                **self._context(request, str(contract)),
-                "card": self._card(request, contract),
-                "versions": contract_versions(contract),
-            },
+            title=str(contract),
+            **self._roles(request),
+            card=self._card(request, contract),
+            versions=contract_versions(contract),
         )
 
     def queue_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
         waiting = contracts_queryset().filter(status=ContractStatus.PENDING_APPROVAL).order_by("id")
-        return TemplateResponse(
+        return admin_page(
             request,
+            self,
             "admin/billing/contract/queue.html",
-            {
-                **self._context(request, "Contracts waiting for approval"),
-                "cards": [self._card(request, c) for c in waiting],
-            },
+            title="Contracts waiting for approval",
+            **self._roles(request),
+            cards=[self._card(request, c) for c in waiting],
         )
 
     def deal_view(self, request: HttpRequest, object_id: int | None = None) -> HttpResponse:
@@ -137,15 +152,16 @@ class ContractAdmin(HistoryAdmin):
             else next((v for v in _newest_versions() if v.plan.code == source.get("plan")), None)
         )
         context = {
-            **self._context(request, f"Edit {contract}" if contract else "New deal"),
+            **self._roles(request),
             "contract": contract,
             "customers": Customer.objects.order_by("name"),
             "plans": _newest_versions(),
             "customer": customer,
             "version": version,
         }
+        title = f"Edit {contract}" if contract else "New deal"
         if customer is None or version is None:
-            return TemplateResponse(request, "admin/billing/contract/deal_start.html", context)
+            return admin_page(request, self, "admin/billing/contract/deal_start.html", title=title, **context)
         values: dict[str, str] = {}
         errors: list[Any] = []
         if request.method == "POST":
@@ -174,7 +190,7 @@ class ContractAdmin(HistoryAdmin):
         else:
             values = {"start": timezone.now().date().replace(day=1).isoformat(), "quantity": "1"}
         context.update(self._form_context(customer, version, values, errors))
-        return TemplateResponse(request, "admin/billing/contract/deal.html", context)
+        return admin_page(request, self, "admin/billing/contract/deal.html", title=title, **context)
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
         if (
@@ -251,31 +267,34 @@ class ContractAdmin(HistoryAdmin):
 
     @admin.action(description="Approve selected contracts", permissions=["approve"])
     def approve_selected(self, request: HttpRequest, queryset: QuerySet[Contract]) -> None:
-        for contract in queryset.order_by("pk"):
-            try:
-                contract_activate(contract_id=contract.pk, user=request.user, at=timezone.now())
-                messages.success(request, f"{contract}: approved.")
-            except RatecardError as exc:  # per-row failures are reported, the others go on
-                messages.error(request, f"{contract}: {exc.message}")
+        # each row in its own transaction; a refusal (sales, wrong state, overlap) is reported per row
+        run_per_row(
+            request,
+            self,
+            queryset.order_by("pk"),
+            lambda contract: contract_activate(contract_id=contract.pk, user=request.user, at=timezone.now()),
+            done=lambda n: f"{n} contract{'s' if n != 1 else ''} approved.",
+            refused="not approved: ",
+        )
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         return service.may_approve(request.user)
 
     # --- helpers ------------------------------------------------------------------------------------
 
-    def _context(self, request: HttpRequest, title: str) -> dict[str, Any]:
+    def _roles(self, request: HttpRequest) -> dict[str, Any]:
+        """What the pages' buttons depend on (the views and the service check again)."""
         return {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": title,
             "may_approve": service.may_approve(request.user),
             "may_edit": self.has_change_permission(request),
         }
 
     def _card(self, request: HttpRequest, contract: Contract) -> dict[str, Any]:
         basis, rows = contract_diff(contract)
+        status = ContractStatus(contract.status)
         return {
             "contract": contract,
+            "status": badge(status.label, STATUS_COLORS.get(status, "#4a5568")),
             "basis": basis,
             "diff": rows,
             "previews": contract_previews(contract),

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from billing.admin.base import HistoryAdmin, ImmutableMixin
+from accounts.admin import HistoryAdmin
 from billing.display import (
     EMPTY,
     entitlement_text,
@@ -29,6 +29,7 @@ from billing.display import (
 )
 from billing.models import Entitlement, Plan, PlanVersion, Price, PriceTier
 from billing.services.catalog import PlanDraft, PriceDraft, TierDraft, plan_create
+from config.admin_kit import ReadOnlyAdminMixin
 from config.errors import ValidationFailed
 
 # --- new plan versions ------------------------------------------------------------------------------
@@ -81,7 +82,7 @@ def plan_version_copy_newest(*, plan: Plan, user: AbstractBaseUser | AnonymousUs
 # --- read-only pieces of a plan version --------------------------------------------------------------
 
 
-class PriceInline(ImmutableMixin, admin.TabularInline):
+class PriceInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Price
     extra = 0
     show_change_link = True
@@ -102,7 +103,7 @@ class PriceInline(ImmutableMixin, admin.TabularInline):
         return tiers_table(obj)
 
 
-class EntitlementInline(ImmutableMixin, admin.TabularInline):
+class EntitlementInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Entitlement
     extra = 0
     fields = ("feature", "kind", "grants")
@@ -227,7 +228,7 @@ class PlanAdmin(HistoryAdmin):
 
 
 @admin.register(PlanVersion)
-class PlanVersionAdmin(ImmutableMixin, HistoryAdmin):
+class PlanVersionAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     list_display = (
         "__str__",
         "name",
@@ -258,7 +259,7 @@ class PlanVersionAdmin(ImmutableMixin, HistoryAdmin):
 
 
 @admin.register(Price)
-class PriceAdmin(ImmutableMixin, HistoryAdmin):
+class PriceAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     list_display = ("code", "plan_version", "model", "billing", "metric", "charge")
     list_filter = ("model", "billing", "plan_version__currency")
     list_select_related = ("plan_version__plan", "metric")
@@ -286,7 +287,7 @@ class PriceAdmin(ImmutableMixin, HistoryAdmin):
 
 
 @admin.register(PriceTier)
-class PriceTierAdmin(ImmutableMixin, HistoryAdmin):
+class PriceTierAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     """Reached from a price (its tiers table) or by URL; kept for the history page."""
 
     list_display = ("price", "position", "units", "unit_price", "flat_fee")
@@ -311,7 +312,7 @@ class PriceTierAdmin(ImmutableMixin, HistoryAdmin):
 
 
 @admin.register(Entitlement)
-class EntitlementAdmin(ImmutableMixin, HistoryAdmin):
+class EntitlementAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     list_display = ("plan_version", "feature", "grants")
     list_filter = ("feature",)
     list_select_related = ("plan_version__plan", "feature")

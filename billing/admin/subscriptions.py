@@ -5,7 +5,7 @@ the services (``invoicing.services.lifecycle``: subscribe, change, cancel), neve
 subscription's page shows its timeline (``billing.admin.timeline``), its items and its pending lines.
 
 The one write is the action "Cancel at period end", for users with ``billing.change_subscription``
-(finance): it asks for confirmation, calls ``lifecycle.cancel(at="period_end")`` once per subscription
+(finance): it asks for confirmation, calls ``subscription_invoicing.subscription_cancel(at="period_end")`` once per subscription
 and reports each row's outcome.
 """
 
@@ -15,17 +15,14 @@ from typing import Any
 
 import structlog
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from billing.admin.base import HistoryAdmin, ImmutableMixin, admin_change_url, linked
-from billing.admin.timeline import timeline_html, timeline_rows
+from accounts.admin import HistoryAdmin
+from billing.admin.timeline import timeline_html
 from billing.display import (
     EMPTY,
     format_money,
@@ -36,8 +33,16 @@ from billing.display import (
     zone,
 )
 from billing.models import PendingLine, Subscription, SubscriptionItem, SubscriptionStatus
-from config.errors import RatecardError
-from invoicing.services import lifecycle
+from config.admin_kit import (
+    ReadOnlyAdminMixin,
+    admin_change_url,
+    badge,
+    confirmation_page,
+    linked,
+    run_per_row,
+)
+from invoicing.selectors import subscription_timeline
+from invoicing.services import subscription_invoicing
 
 log = structlog.get_logger(__name__)
 
@@ -55,20 +60,20 @@ STATUS_COLORS = {
 def status_badge(subscription: Subscription) -> SafeString:
     """The status as a colored badge; "cancels at period end" next to it when that is scheduled."""
     status = SubscriptionStatus(subscription.status)
-    badge = format_html(
-        '<span class="ratecard-badge" style="background:{};color:#fff;padding:1px 6px;'
-        'border-radius:8px;white-space:nowrap">{}</span>',
-        STATUS_COLORS.get(status, "#4a5568"),
-        status.label,
-    )
+    shown = badge(status.label, STATUS_COLORS.get(status, "#4a5568"))
     if subscription.cancel_at_period_end and subscription.ended_at is None:
-        return format_html("{} <small>cancels at period end</small>", badge)
-    return badge
+        return format_html("{} <small>cancels at period end</small>", shown)
+    return shown
 
 
 def customer_text(subscription: Subscription) -> str:
     customer = subscription.customer
     return f"{customer.name} ({customer.external_id})"
+
+
+def label(subscription: Subscription) -> str:
+    """A subscription as an action's messages name it: ``#12 Acme (cus_acme)``."""
+    return f"#{subscription.pk} {customer_text(subscription)}"
 
 
 def plan_text(subscription: Subscription) -> str:
@@ -94,7 +99,7 @@ def local_field(name: str, description: str) -> Any:
 # --- inlines ----------------------------------------------------------------------------------------
 
 
-class SubscriptionItemInline(ImmutableMixin, admin.TabularInline):
+class SubscriptionItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SubscriptionItem
     extra = 0
     fields = ("price", "description", "billing", "charge", "units")
@@ -120,7 +125,7 @@ class SubscriptionItemInline(ImmutableMixin, admin.TabularInline):
         return "metered" if obj.price.metric_id is not None else format_quantity(obj.quantity)
 
 
-class PendingLineInline(ImmutableMixin, admin.TabularInline):
+class PendingLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PendingLine
     fk_name = "subscription"
     extra = 0
@@ -147,7 +152,7 @@ class PendingLineInline(ImmutableMixin, admin.TabularInline):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ImmutableMixin, HistoryAdmin):
+class SubscriptionAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     """Support finds a subscription by its customer (name, external id, e-mail) or its id."""
 
     list_display = ("id", "customer_link", "plan", "status_badge", "seats", "current_period")
@@ -247,7 +252,7 @@ class SubscriptionAdmin(ImmutableMixin, HistoryAdmin):
 
     @admin.display(description="timeline")
     def timeline(self, obj: Subscription) -> str:
-        return timeline_html(obj, timeline_rows(obj))
+        return timeline_html(obj, subscription_timeline(subscription=obj))
 
     @admin.action(description="Cancel at period end", permissions=["cancel"])
     def cancel_at_period_end(
@@ -256,31 +261,22 @@ class SubscriptionAdmin(ImmutableMixin, HistoryAdmin):
         subscriptions = list(queryset.select_related("customer", "plan_version__plan").order_by("pk"))
         if request.POST.get("post") != "yes":
             return self.cancel_confirmation(request, subscriptions)
-        done = 0
         for sub in subscriptions:
-            label = f"#{sub.pk} {customer_text(sub)}"
             if sub.cancel_at_period_end:
-                self.message_user(request, f"{label}: cancels at period end already.", messages.WARNING)
-                continue
-            try:
-                with transaction.atomic():
-                    lifecycle.cancel(subscription_id=sub.pk, at="period_end", user=request.user)
-            except RatecardError as exc:
-                self.message_user(request, f"{label}: not canceled. {exc.message}", messages.ERROR)
-                continue
-            except Exception as exc:  # a bulk action reports every row, it does not stop halfway
-                log.exception("admin.cancel_failed", subscription_id=sub.pk, customer_id=sub.customer_id)
-                self.message_user(
-                    request, f"{label}: failed ({exc.__class__.__name__}: {exc})", messages.ERROR
-                )
-                continue
-            done += 1
-        if done:
-            self.message_user(
-                request,
-                f"{done} subscription{'s' if done != 1 else ''} will cancel at the end of the current period.",
-                messages.SUCCESS,
-            )
+                self.message_user(request, f"{label(sub)}: cancels at period end already.", messages.WARNING)
+        run_per_row(
+            request,
+            self,
+            [sub for sub in subscriptions if not sub.cancel_at_period_end],
+            lambda sub: subscription_invoicing.subscription_cancel(
+                subscription_id=sub.pk, at="period_end", user=request.user
+            ),
+            done=lambda n: (
+                f"{n} subscription{'s' if n != 1 else ''} will cancel at the end of the current period."
+            ),
+            label=label,
+            refused="not canceled. ",
+        )
         return None
 
     def cancel_confirmation(
@@ -297,21 +293,19 @@ class SubscriptionAdmin(ImmutableMixin, HistoryAdmin):
                 tz = zone(sub.timezone)
                 outcome = f"ends at {local_datetime(sub.current_period_end, tz)} ({sub.timezone})"
             rows.append((f"#{sub.pk}", customer_text(sub), plan_text(sub), current_period(sub), outcome))
-        opts = self.model._meta
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Cancel at period end",
-            "subtitle": None,
-            "rows": rows,
-            "selected": [sub.pk for sub in subscriptions],
-            "action": "cancel_at_period_end",
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "opts": opts,
-            "app_label": opts.app_label,
-            "back_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, CANCEL_TEMPLATE, context)
+        return confirmation_page(
+            request,
+            self,
+            title="Cancel at period end",
+            question="These subscriptions will end when their current period ends: that period stays "
+            "billed, no later period is billed, and the customer keeps access until then. Nothing is "
+            "invoiced now.",
+            columns=("Subscription", "Customer", "Plan", "Current period", "Outcome"),
+            rows=rows,
+            confirm_label="Yes, cancel at period end",
+            action="cancel_at_period_end",
+            selected=[sub.pk for sub in subscriptions],
+        )
 
 
 # --- pending lines ----------------------------------------------------------------------------------
@@ -333,7 +327,7 @@ class InvoicedFilter(admin.SimpleListFilter):
 
 
 @admin.register(PendingLine)
-class PendingLineAdmin(ImmutableMixin, HistoryAdmin):
+class PendingLineAdmin(ReadOnlyAdminMixin, HistoryAdmin):
     """Prorations and one-off charges waiting for the customer's next invoice (and those invoiced)."""
 
     list_display = (
@@ -357,8 +351,8 @@ class PendingLineAdmin(ImmutableMixin, HistoryAdmin):
         "change",
         "kind",
         "description",
-        "quantity",
-        "unit_amount",
+        "quantity_text",
+        "unit_amount_text",
         "amount_text",
         "period_start",
         "period_end",
@@ -384,6 +378,14 @@ class PendingLineAdmin(ImmutableMixin, HistoryAdmin):
         return linked(
             f"#{obj.subscription_id}", admin_change_url("billing", "subscription", obj.subscription_id)
         )
+
+    @admin.display(description="quantity")
+    def quantity_text(self, obj: PendingLine) -> str:
+        return format_quantity(obj.quantity)
+
+    @admin.display(description="unit price")
+    def unit_amount_text(self, obj: PendingLine) -> str:
+        return format_money(obj.unit_amount, obj.currency)
 
     @admin.display(description="amount", ordering="amount")
     def amount_text(self, obj: PendingLine) -> str:

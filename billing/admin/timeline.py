@@ -3,7 +3,7 @@
 It merges the subscription's own dates (start, trial end, end), its append-only changes, the periods
 invoicing billed (``BilledPeriod``) with their invoice, and the invoice lines each invoice carries for
 the subscription. ``timeline_entries`` is pure (it reads only the rows it is given, so the page's
-queries stay constant), and the changes and cancels scheduled for later; ``timeline_rows`` fetches those rows; ``timeline_html`` renders the table.
+queries stay constant), and the changes and cancels scheduled for later; ``invoicing.selectors.subscription_timeline`` fetches those rows; ``timeline_html`` renders the table.
 Times are shown in the subscription's time zone, the one its periods are computed in.
 """
 
@@ -14,23 +14,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from django.db.models import Prefetch, prefetch_related_objects
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from billing.admin.base import admin_change_url, linked
 from billing.display import DASH, EMPTY, format_money, format_quantity, local_datetime, period_text, zone
 from billing.models import (
     ChangeKind,
     PlanVersion,
-    ScheduledChange,
     ScheduledChangeKind,
-    ScheduledChangeStatus,
     Subscription,
     SubscriptionChange,
     SubscriptionStatus,
 )
+from config.admin_kit import admin_change_url, linked
 from invoicing.models import BilledPeriod, Invoice, InvoiceLine
+from invoicing.selectors import SubscriptionTimeline
 
 # entries at the same instant read in this order: the start, then the trial's end, then changes, then
 # what was billed, then the end
@@ -65,48 +63,6 @@ class Entry:
     @property
     def sort_key(self) -> tuple[datetime, int]:
         return (self.at, self.rank)
-
-
-@dataclass(frozen=True)
-class TimelineRows:
-    """What the timeline reads besides the subscription: fetched in a fixed number of queries."""
-
-    changes: Sequence[SubscriptionChange]
-    billed_periods: Sequence[BilledPeriod]
-    lines: Sequence[InvoiceLine]
-    waiting: Sequence[ScheduledChange] = ()  # changes and cancels a billing run applies when it reaches them
-
-
-def timeline_rows(subscription: Subscription) -> TimelineRows:
-    """Changes (with their plan versions and author), billed periods and invoice lines (with their
-    invoice) of ``subscription``: three queries, however long its history."""
-    prefetch_related_objects(
-        [subscription],
-        Prefetch(
-            "changes",
-            queryset=SubscriptionChange.objects.select_related(
-                "old_plan_version__plan", "new_plan_version__plan", "created_by"
-            ).order_by("effective_at", "id"),
-        ),
-        Prefetch(
-            "billed_periods",
-            queryset=BilledPeriod.objects.select_related("invoice").order_by("period_start", "id"),
-        ),
-    )
-    lines = list(
-        InvoiceLine.objects.filter(subscription=subscription)
-        .select_related("invoice")
-        .order_by("invoice__billing_date", "invoice_id", "position", "id")
-    )
-    waiting = ScheduledChange.objects.filter(
-        subscription=subscription, status=ScheduledChangeStatus.SCHEDULED
-    ).select_related("new_plan_version__plan")
-    return TimelineRows(
-        changes=list(subscription.changes.all()),
-        billed_periods=list(subscription.billed_periods.all()),
-        lines=lines,
-        waiting=list(waiting),
-    )
 
 
 # --- the pieces of an entry -------------------------------------------------------------------------
@@ -185,7 +141,7 @@ def billed_detail(record: BilledPeriod, tz: tzinfo, lines: Sequence[InvoiceLine]
 # --- the timeline -----------------------------------------------------------------------------------
 
 
-def timeline_entries(subscription: Subscription, rows: TimelineRows) -> list[Entry]:
+def timeline_entries(subscription: Subscription, rows: SubscriptionTimeline) -> list[Entry]:
     """Every entry of the timeline, sorted by time (scheduled ones included, flagged)."""
     tz = zone(subscription.timezone)
     entries: list[Entry] = []
@@ -254,7 +210,7 @@ def timeline_entries(subscription: Subscription, rows: TimelineRows) -> list[Ent
     return sorted(entries, key=lambda e: e.sort_key)
 
 
-def timeline_html(subscription: Subscription, rows: TimelineRows) -> SafeString:
+def timeline_html(subscription: Subscription, rows: SubscriptionTimeline) -> SafeString:
     """The timeline as an HTML table, in the subscription's time zone."""
     tz = zone(subscription.timezone)
     entries = timeline_entries(subscription, rows)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from billing.admin.base import ImmutableMixin
 from billing.models import VoidedUsageEvent
 from billing.services.usage_void import KEPT_FIELDS
+from config.admin_kit import ReadOnlyAdminMixin
 
 
 @admin.register(VoidedUsageEvent)
-class VoidedUsageEventAdmin(ImmutableMixin, admin.ModelAdmin):
+class VoidedUsageEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "voided_at",
         "customer_id",

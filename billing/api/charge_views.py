@@ -15,7 +15,7 @@ from billing.api.subscription_views import MAX_QUANTITY, WhenField
 from config.api.fields import AmountField, format_amount
 from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
-from invoicing.services import lifecycle
+from invoicing.services import subscription_invoicing
 
 MAX_CHARGE_AMOUNT = Decimal(1_000_000_000_000)
 
@@ -68,7 +68,7 @@ class CustomerCharges(generics.GenericAPIView):
         customer = customer_or_404(external_id)
         reject_unknown_fields(request, set(ChargeInSerializer().fields))
         data = validated(ChargeInSerializer, request).validated_data
-        line, invoice = lifecycle.charge(
+        line, invoice = subscription_invoicing.one_off_charge_create(
             customer=customer,
             description=data["description"],
             unit_amount=data["unit_amount"],

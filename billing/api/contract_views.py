@@ -30,8 +30,8 @@ from config.api.fields import format_amount
 from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
 from config.errors import NotFound
+from invoicing.selectors import customer_credits
 from invoicing.services.contract_activation import contract_activate
-from invoicing.services.credit_ledger import customer_credits
 
 
 class StepIn(serializers.Serializer):

@@ -1,6 +1,6 @@
 """Subscription endpoints (API.md): create (and invoice the first fees), change, cancel, list, get.
 
-Thin: shapes are checked here; invoicing.services.lifecycle does the work in one transaction.
+Thin: shapes are checked here; invoicing.services.subscription_invoicing does the work in one transaction.
 """
 
 from __future__ import annotations
@@ -9,21 +9,22 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Customer
+from accounts.selectors import customer_by_external_id
 from billing.models import ProrationBehavior, ScheduledChange, ScheduledChangeStatus, Subscription
+from billing.selectors import subscription_exists, subscriptions_for_api
 from config.api.fields import format_amount
 from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
 from config.errors import NotFound, ValidationFailed
 from invoicing.models import Invoice
-from invoicing.services import lifecycle
+from invoicing.services import subscription_invoicing
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2999, 12, 31, tzinfo=UTC)
@@ -166,7 +167,7 @@ class SubscriptionOutSerializer(serializers.ModelSerializer):
 
 
 def subscription_body(sub: Subscription, invoice: Invoice | None = None) -> dict[str, Any]:
-    sub = subscriptions_queryset().get(pk=sub.pk)
+    sub = subscriptions_for_api().get(pk=sub.pk)
     data: dict[str, Any] = dict(SubscriptionOutSerializer(sub).data)
     if invoice is not None:
         invoice.refresh_from_db()
@@ -181,17 +182,8 @@ def subscription_body(sub: Subscription, invoice: Invoice | None = None) -> dict
     return data
 
 
-def subscriptions_queryset() -> QuerySet[Subscription]:
-    waiting = ScheduledChange.objects.filter(status=ScheduledChangeStatus.SCHEDULED).select_related(
-        "new_plan_version__plan"
-    )
-    return Subscription.objects.select_related(
-        "customer", "plan_version", "plan_version__plan", "coupon"
-    ).prefetch_related(Prefetch("scheduled_changes", queryset=waiting, to_attr="waiting_changes"))
-
-
 def subscription_or_404(sub_id: str) -> int:
-    if not str(sub_id).isdigit() or not Subscription.objects.filter(pk=int(sub_id)).exists():
+    if not str(sub_id).isdigit() or not subscription_exists(subscription_id=int(sub_id)):
         raise NotFound(f"No subscription {sub_id}.", field="id")
     return int(sub_id)
 
@@ -201,7 +193,7 @@ class SubscriptionListCreate(generics.GenericAPIView):
     serializer_class = SubscriptionOutSerializer
 
     def get_queryset(self) -> QuerySet[Subscription]:
-        qs = subscriptions_queryset().order_by("id")
+        qs = subscriptions_for_api().order_by("id")
         customer = self.request.query_params.get("customer")
         if customer:
             qs = qs.filter(customer__external_id=customer)
@@ -226,10 +218,10 @@ class SubscriptionListCreate(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         reject_unknown_fields(request, set(SubscriptionCreateSerializer().fields))
         data = validated(SubscriptionCreateSerializer, request).validated_data
-        customer = Customer.objects.filter(external_id=data["customer"]).first()
+        customer = customer_by_external_id(external_id=data["customer"])
         if customer is None:
             raise ValidationFailed(f"No customer with external_id {data['customer']!r}.", field="customer")
-        sub, invoice = lifecycle.subscribe(
+        sub, invoice = subscription_invoicing.subscription_create(
             customer=customer,
             plan_code=data["plan"],
             start=data["start"],
@@ -246,10 +238,12 @@ class SubscriptionDetail(generics.GenericAPIView):
     serializer_class = SubscriptionOutSerializer
 
     def get(self, request: Request, sub_id: str) -> Response:
-        return Response(subscription_body(subscriptions_queryset().get(pk=subscription_or_404(sub_id))))
+        return Response(subscription_body(subscriptions_for_api().get(pk=subscription_or_404(sub_id))))
 
 
-class SubscriptionChange(generics.GenericAPIView):
+class SubscriptionChangeView(generics.GenericAPIView):
+    """Change plan or seats (named so as not to shadow the ``SubscriptionChange`` model)."""
+
     required_permissions = {"POST": ["billing.change_subscription"]}
     serializer_class = SubscriptionChangeSerializer
 
@@ -259,7 +253,7 @@ class SubscriptionChange(generics.GenericAPIView):
         pk = subscription_or_404(sub_id)
         reject_unknown_fields(request, set(SubscriptionChangeSerializer().fields))
         data = validated(SubscriptionChangeSerializer, request).validated_data
-        sub, invoice = lifecycle.change(
+        sub, invoice = subscription_invoicing.subscription_change(
             subscription_id=pk,
             at=data["at"],
             proration=data["proration"],
@@ -280,5 +274,7 @@ class SubscriptionCancel(generics.GenericAPIView):
         pk = subscription_or_404(sub_id)
         reject_unknown_fields(request, {"at"})
         data = validated(SubscriptionCancelSerializer, request).validated_data
-        sub, invoice = lifecycle.cancel(subscription_id=pk, at=data["at"], user=request.user)
+        sub, invoice = subscription_invoicing.subscription_cancel(
+            subscription_id=pk, at=data["at"], user=request.user
+        )
         return Response(subscription_body(sub, invoice))

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Customer
+from accounts.selectors import customer_id_by_external_id
 from billing.api.subscription_views import WhenField
 from billing.services.entitlements import customer_entitlements
 from billing.services.usage import customer_usage_by_metric
@@ -20,7 +20,7 @@ BUSINESS_TIME = WhenField(allow_period_end=False)
 
 
 def customer_id_for(external_id: str) -> int:
-    customer_id = Customer.objects.filter(external_id=external_id).values_list("id", flat=True).first()
+    customer_id = customer_id_by_external_id(external_id=external_id)
     if customer_id is None:
         raise NotFound(f"No customer {external_id!r}.", field="external_id")
     return customer_id

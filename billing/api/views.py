@@ -4,36 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing.api.serializers import CouponSerializer, MetricSerializer, PlanInSerializer, PlanOutSerializer
-from billing.models import BillableMetric, Coupon, Entitlement, PlanVersion, Price, PriceTier
+from billing.models import BillableMetric, Coupon, PlanVersion
+from billing.selectors import (
+    coupon_get,
+    coupons_list,
+    metric_get,
+    metrics_list,
+    plan_version_numbers,
+    plan_version_with_details,
+    plan_versions_of,
+    plans_newest_versions,
+)
 from billing.services import catalog
 from config.api.idempotency import idempotent_write
 from config.api.views import validated
 from config.errors import NotFound
-
-
-def plan_versions_with_details(queryset: QuerySet[PlanVersion]) -> QuerySet[PlanVersion]:
-    """Plan versions with everything the plan shape shows, in a constant number of queries."""
-    return queryset.select_related("plan", "plan__product").prefetch_related(
-        Prefetch(
-            "prices",
-            queryset=Price.objects.select_related("metric").prefetch_related(
-                Prefetch("tiers", queryset=PriceTier.objects.order_by("position"))
-            ),
-        ),
-        Prefetch("entitlements", queryset=Entitlement.objects.select_related("feature")),
-    )
-
-
-def latest_versions() -> QuerySet[PlanVersion]:
-    newest = PlanVersion.objects.filter(plan=OuterRef("plan")).order_by("-version").values("id")[:1]
-    return PlanVersion.objects.filter(id=Subquery(newest))
 
 
 class PlanListCreate(generics.GenericAPIView):
@@ -41,9 +33,7 @@ class PlanListCreate(generics.GenericAPIView):
     serializer_class = PlanOutSerializer
 
     def get_queryset(self) -> QuerySet[PlanVersion]:
-        # contracts hook: a contract's private plan (its phases' prices) is not part of the catalog
-        versions = latest_versions().filter(contract_phase__isnull=True)
-        return plan_versions_with_details(versions).order_by("plan__code")
+        return plans_newest_versions()
 
     @extend_schema(responses=PlanOutSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -55,7 +45,7 @@ class PlanListCreate(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         draft = validated(PlanInSerializer, request).to_draft()
         version = catalog.plan_create(draft=draft, user=request.user)
-        version = plan_versions_with_details(PlanVersion.objects.filter(pk=version.pk)).get()
+        version = plan_version_with_details(version_id=version.pk)
         return Response(PlanOutSerializer(version, context={}).data, status=status.HTTP_201_CREATED)
 
 
@@ -68,7 +58,7 @@ class PlanDetail(generics.GenericAPIView):
         responses=PlanOutSerializer,
     )
     def get(self, request: Request, code: str) -> Response:
-        versions = plan_versions_with_details(PlanVersion.objects.filter(plan__code=code))
+        versions = plan_versions_of(code=code)
         wanted = request.query_params.get("version")
         if wanted is not None:
             if not wanted.isdigit():
@@ -81,18 +71,16 @@ class PlanDetail(generics.GenericAPIView):
         if version is None:
             raise NotFound(f"No plan with code {code!r}.", field="code")
         data: dict[str, Any] = PlanOutSerializer(version, context={}).data
-        data["versions"] = list(
-            PlanVersion.objects.filter(plan_id=version.plan_id)
-            .order_by("version")
-            .values_list("version", flat=True)
-        )
+        data["versions"] = plan_version_numbers(plan_id=version.plan_id)
         return Response(data)
 
 
 class MetricListCreate(generics.GenericAPIView):
     required_permissions = {"GET": ["billing.view_billablemetric"], "POST": ["billing.add_billablemetric"]}
     serializer_class = MetricSerializer
-    queryset = BillableMetric.objects.order_by("code")
+
+    def get_queryset(self) -> QuerySet[BillableMetric]:
+        return metrics_list()
 
     @extend_schema(responses=MetricSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -118,7 +106,7 @@ class MetricDetail(generics.GenericAPIView):
     serializer_class = MetricSerializer
 
     def get(self, request: Request, code: str) -> Response:
-        metric = BillableMetric.objects.filter(code=code).first()
+        metric = metric_get(code=code)
         if metric is None:
             raise NotFound(f"No metric with code {code!r}.", field="code")
         return Response(MetricSerializer(metric).data)
@@ -127,7 +115,9 @@ class MetricDetail(generics.GenericAPIView):
 class CouponListCreate(generics.GenericAPIView):
     required_permissions = {"GET": ["billing.view_coupon"], "POST": ["billing.add_coupon"]}
     serializer_class = CouponSerializer
-    queryset = Coupon.objects.order_by("code")
+
+    def get_queryset(self) -> QuerySet[Coupon]:
+        return coupons_list()
 
     @extend_schema(responses=CouponSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -155,7 +145,7 @@ class CouponDetail(generics.GenericAPIView):
     serializer_class = CouponSerializer
 
     def get(self, request: Request, code: str) -> Response:
-        coupon = Coupon.objects.filter(code=code).first()
+        coupon = coupon_get(code=code)
         if coupon is None:
             raise NotFound(f"No coupon with code {code!r}.", field="code")
         return Response(CouponSerializer(coupon, context={}).data)

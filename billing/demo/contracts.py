@@ -100,8 +100,9 @@ def enterprise_draft(story: Story, customer: Customer) -> ContractDraft:
     )
 
 
-def enterprise_contract_open(story: Story, customer: Customer, when: datetime) -> int:
-    """Sales drafts and submits the deal, finance approves it at ``when``: the subscription's id."""
+def enterprise_contract_open(story: Story, customer: Customer, when: datetime) -> tuple[int, int]:
+    """Sales drafts and submits the deal, finance approves it at ``when``: the subscription's id and the
+    customer's payment terms (the contract's, once approved)."""
     if User.objects.filter(username__in=("sales", "finance")).count() != 2:
         seed_staff()  # the history alone (tests) runs without the rest of the seed
     sales = User.objects.get(username="sales")
@@ -112,4 +113,4 @@ def enterprise_contract_open(story: Story, customer: Customer, when: datetime) -
         contract_id=contract.pk, user=finance, at=when, comment="Within the enterprise discount policy."
     )
     assert contract.subscription_id is not None
-    return contract.subscription_id
+    return contract.subscription_id, contract.customer.net_terms_days

@@ -1,10 +1,11 @@
 """Six months of the demo business, run through the real billing code in business time.
 
 ``seed_history`` plays the customers' stories (``billing.demo.stories``) on a simulated clock that ends
-at ``today`` (by default the current day, 00:00 UTC): every action happens at its
-business time, in order, and only through the services —
+at ``today`` (by default the current day, 00:00 UTC): every action happens at its business time, in order,
+and only through the services —
 
-- subscriptions, plan and seat changes, cancellations and the one-off fee: ``invoicing.services.lifecycle``;
+- subscriptions, plan and seat changes, cancellations and the one-off fee: ``invoicing.services.
+  subscription_invoicing``; an Enterprise customer's deal is a contract finance approved (``.contracts``);
 - usage: ``billing.services.usage_ingest.usage_events_ingest`` (``billing.demo.usage``), sent before
   every action that bills (a billing run, a change, a cancellation), so each period is complete when
   it is billed, and at least every ``USAGE_MAX_DELAY``;
@@ -17,12 +18,10 @@ business time, in order, and only through the services —
   issued after each of ``FAILED_PAYMENTS_DAYS_BEFORE``) and a daily ``dunning_run``: the older two went
   through the whole schedule (their subscriptions are past due), the others are mid-way, and those
   customers pay nothing more; one invoice voided two days after it was issued (``invoice_void``); one
-  partial credit note on a paid invoice (``credit_note_create``), which the customer's next invoice
-  consumes.
+  partial credit note on a paid invoice (``credit_note_create``), which the customer's next invoice uses.
 
-Each simulated day is one transaction (so a seed stopped half-way keeps the days before it: reset the
-database and seed again). Dunning e-mails go nowhere: the demo's customers and their domains are made
-up, but they look real.
+Each simulated day is one transaction (a seed stopped half-way keeps the days before it: reset the
+database and seed again). Dunning e-mails go nowhere: the customers and their domains are made up.
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ from billing.demo.stories import (
 from billing.demo.usage import DAY, Meter, UsageFeed
 from billing.models import ProrationBehavior, Subscription
 from invoicing.models import Invoice, InvoiceStatus
-from invoicing.services import lifecycle
+from invoicing.services import subscription_invoicing
 from invoicing.services.billing_runs import (
     billing_run_create,
     billing_run_execute,
@@ -68,7 +67,8 @@ from invoicing.services.billing_runs import (
 )
 from invoicing.services.credit_notes import credit_note_create
 from invoicing.services.dunning import dunning_run, invoice_payment_failed
-from invoicing.services.finalization import invoice_record_payment, invoice_void
+from invoicing.services.finalization import invoice_void
+from invoicing.services.payments import invoice_record_payment
 
 SEED = 42
 USAGE_MAX_DELAY = timedelta(days=20)  # the late-event limit is 35 days
@@ -207,10 +207,9 @@ class _Simulation:
     def subscribe(self, story: Story, when: datetime) -> None:
         customer = self.customers[story.external_id]
         if story.plan == ENTERPRISE:  # contracts hook: an Enterprise deal is a contract finance approved
-            self.subscriptions[story.external_id] = enterprise_contract_open(story, customer, when)
-            self.net_terms[customer.pk] = Customer.objects.get(pk=customer.pk).net_terms_days
+            sub_id, self.net_terms[customer.pk] = enterprise_contract_open(story, customer, when)
         else:
-            sub, _ = lifecycle.subscribe(
+            sub, _ = subscription_invoicing.subscription_create(
                 customer=customer,
                 plan_code=story.plan_code,
                 start=story.start,
@@ -218,7 +217,8 @@ class _Simulation:
                 coupon_code=story.coupon or None,
                 trial_days=story.trial_days,
             )
-            self.subscriptions[story.external_id] = sub.pk
+            sub_id = sub.pk
+        self.subscriptions[story.external_id] = sub_id
         self.report.subscriptions += 1
         self.feed.join(
             Meter.for_plan(
@@ -237,7 +237,7 @@ class _Simulation:
         sub_id = self.subscriptions[story.external_id]
         meter = self.feed.meter(story.external_id)
         if step.kind == UPGRADE:
-            sub, _ = lifecycle.change(
+            sub, _ = subscription_invoicing.subscription_change(
                 subscription_id=sub_id,
                 at=when,
                 proration=ProrationBehavior.ALWAYS_INVOICE,
@@ -247,7 +247,7 @@ class _Simulation:
             self.report.changes += 1
         elif step.kind == ADD_SEATS:
             assert step.seats is not None
-            lifecycle.change(
+            subscription_invoicing.subscription_change(
                 subscription_id=sub_id,
                 at=when,
                 proration=ProrationBehavior.CREATE_PRORATIONS,
@@ -258,22 +258,22 @@ class _Simulation:
         elif step.kind == SEATS_AT_PERIOD_END:
             assert step.seats is not None
             seats = step.seats
-            sub, _ = lifecycle.change(
+            sub, _ = subscription_invoicing.subscription_change(
                 subscription_id=sub_id, at="period_end", proration=ProrationBehavior.NONE, quantity=seats
             )
             self.at(sub.current_period_end, lambda _when: meter.resize(plan=story.plan, seats=seats))
             self.report.changes += 1
         elif step.kind == CANCEL_NOW:
-            lifecycle.cancel(subscription_id=sub_id, at=when)
+            subscription_invoicing.subscription_cancel(subscription_id=sub_id, at=when)
             self.feed.leave(story.external_id, when)
             self.report.cancellations += 1
         elif step.kind == CANCEL_AT_PERIOD_END:
-            sub, _ = lifecycle.cancel(subscription_id=sub_id, at="period_end")
+            sub, _ = subscription_invoicing.subscription_cancel(subscription_id=sub_id, at="period_end")
             self.feed.leave(story.external_id, sub.cancel_at or sub.current_period_end)
             self.report.cancellations += 1
         elif step.kind == ONBOARDING_FEE:
             assert step.amount is not None
-            lifecycle.charge(
+            subscription_invoicing.one_off_charge_create(
                 customer=self.customers[story.external_id],
                 description="Onboarding: SSO setup and a rollout workshop",
                 unit_amount=step.amount,

@@ -37,7 +37,7 @@ STARTER = "starter"
 PREMIUM = "premium"
 ENTERPRISE = "enterprise"
 
-# what a step does (billing.demo.history carries it out through invoicing.services.lifecycle)
+# what a step does (billing.demo.history carries it out through invoicing.services.subscription_invoicing)
 UPGRADE = "upgrade"  # plan change now, prorations invoiced at once (always_invoice)
 ADD_SEATS = "add_seats"  # more seats now, prorations on the next invoice (create_prorations)
 SEATS_AT_PERIOD_END = "seats_at_period_end"  # fewer seats from the next period

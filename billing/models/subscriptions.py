@@ -11,6 +11,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.audit import history_user
 from accounts.models import BillingAnchor, Customer
+from billing.display import format_money
 from billing.models.catalog import Coupon, PlanVersion, Price, unit_amount_field
 
 
@@ -184,7 +185,8 @@ class PendingLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.description} {self.currency} {self.amount}"
+        # people read this (admin breadcrumbs, history): the one formatter, never "USD 120.0000"
+        return f"{self.kind}: {self.description} {format_money(self.amount, self.currency)}"
 
 
 class ScheduledChangeKind(models.TextChoices):

@@ -21,6 +21,7 @@ from billing.pricing.money import (
     UNIT_PLACES,
     from_minor_units,
     is_rounded,
+    line_amount,
     minor_unit_exponent,
     plain_amount,
     quantize_unit,
@@ -39,16 +40,7 @@ from billing.pricing.periods import (
     periods_between,
 )
 from billing.pricing.price_spec import PriceModel, PriceSpec, Tier, validate_price
-from billing.pricing.proration import (
-    ProrationLine,
-    days_in,
-    price_change_prorations,
-    prorate,
-    proration_charge,
-    proration_credit,
-    proration_fraction,
-    quantity_change_prorations,
-)
+from billing.pricing.proration import prorate, proration_fraction
 from billing.pricing.rating import RatedLine, rate_price
 from billing.pricing.tax import line_tax
 from billing.pricing.totals import InvoiceTotals, LineAmounts, invoice_totals
@@ -66,7 +58,6 @@ __all__ = [
     "PriceSpec",
     "PricingError",
     "PricingErrorCode",
-    "ProrationLine",
     "RatedLine",
     "Tier",
     "TierSlice",
@@ -80,22 +71,18 @@ __all__ = [
     "commitment_true_up",
     "compute_charge",
     "coupon_applies",
-    "days_in",
     "discount_amount",
     "discount_shares",
     "from_minor_units",
     "invoice_totals",
     "is_rounded",
+    "line_amount",
     "line_tax",
     "minor_unit_exponent",
     "periods_between",
     "plain_amount",
-    "price_change_prorations",
     "prorate",
-    "proration_charge",
-    "proration_credit",
     "proration_fraction",
-    "quantity_change_prorations",
     "quantize_unit",
     "rate_price",
     "round_amount",

@@ -103,6 +103,13 @@ def round_amount(amount: Decimal, currency: str) -> Decimal:
     return _positive_zero(rounded)
 
 
+def line_amount(quantity: Decimal, unit_amount: Decimal, currency: str) -> Decimal:
+    """``quantity`` x ``unit_amount`` computed exactly in ``MONEY_CONTEXT``, then rounded once."""
+    require_decimal(quantity, "quantity")
+    require_decimal(unit_amount, "unit_amount")
+    return round_amount(MONEY_CONTEXT.multiply(quantity, unit_amount), currency)
+
+
 def is_rounded(amount: Decimal, currency: str) -> bool:
     """True when ``amount`` has no digits below the currency's minor unit (trailing zeros are fine)."""
     return round_amount(amount, currency) == amount

@@ -8,7 +8,7 @@ from typing import Any
 
 from accounts.models import Customer
 from billing.models import PendingLine, PendingLineKind
-from billing.pricing import is_rounded, round_amount
+from billing.pricing import is_rounded, line_amount
 from config.errors import ErrorCode, ValidationFailed
 
 
@@ -33,7 +33,8 @@ def one_off_charge_create(
             field="unit_amount",
             code=ErrorCode.NEGATIVE_AMOUNT,
         )
-    amount = round_amount(quantity * unit_amount, customer.currency)
+    # multiplied in money.py's context, never the thread's global one (which other code may change)
+    amount = line_amount(quantity, unit_amount, customer.currency)
     if quantity == 1 and not is_rounded(unit_amount, customer.currency):
         raise ValidationFailed(f"More decimal places than {customer.currency} has.", field="unit_amount")
     if invoice_now and at is None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from billing.contract_selectors import phase_at
 from billing.models import (
     ChangeKind,
     Contract,
@@ -26,7 +27,8 @@ from billing.models import (
 )
 from billing.pricing.money import round_amount
 from billing.services.contract_pricing import phase_version_create
-from billing.services.subscriptions import _sync_items, prices_of
+from billing.services.subscription_charges import prices_of
+from billing.services.subscriptions import _sync_items
 
 PHASE_NOTE = "contract phase"
 
@@ -38,15 +40,6 @@ def contract_phases_price(*, contract: Contract) -> list[ContractPhase]:
         if phase.plan_version_id is None:
             phase_version_create(contract=contract, phase=phase)
     return phases
-
-
-def phase_at(phases: list[ContractPhase], at: datetime) -> ContractPhase:
-    """The phase in effect at ``at`` (the first one before the contract starts)."""
-    current = phases[0]
-    for phase in phases:
-        if phase.start <= at:
-            current = phase
-    return current
 
 
 def _schedule_phases(

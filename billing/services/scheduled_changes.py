@@ -28,12 +28,7 @@ from billing.models import (
     Subscription,
     SubscriptionChange,
 )
-from billing.services.subscriptions import (
-    LIVE_STATUSES,
-    lock_subscription,
-    newest_version,
-)
-from billing.services.subscriptions import _check_quantity as check_quantity
+from billing.services.subscriptions import LIVE_STATUSES, check_quantity, lock_subscription, newest_version
 from config.errors import Conflict, ErrorCode, ValidationFailed
 
 WAITING = ScheduledChangeStatus.SCHEDULED

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from billing.models import BillingTiming, Price, PriceModel
+from billing.models import BillingTiming, PlanVersion, Price, PriceModel
 from billing.pricing import Period, RatedLine, rate_price
 from billing.services.catalog import price_spec
 
@@ -65,3 +65,7 @@ def fee_lines(
         )
         out.append((price, line))
     return out
+
+
+def prices_of(version: PlanVersion) -> list[Price]:
+    return list(version.prices.select_related("metric").prefetch_related("tiers").order_by("position", "id"))

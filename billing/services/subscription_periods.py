@@ -12,6 +12,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from accounts.models import BillingAnchor
+from billing.models import Subscription
 from billing.pricing import (
     Interval,
     Period,
@@ -70,3 +71,13 @@ def full_period_fraction(schedule: Schedule, period: Period, *, start: datetime 
         tz=schedule.zone,
     )
     return proration_fraction(full.start, full.end, start, period.end)
+
+
+def schedule_of(sub: Subscription) -> Schedule:
+    return Schedule(
+        anchor_kind=sub.billing_anchor,
+        anchor_at=sub.anchor_at,
+        timezone=sub.timezone,
+        interval=sub.plan_version.interval,
+        interval_count=sub.plan_version.interval_count,
+    )

@@ -1,4 +1,5 @@
-"""Subscription writes: create, change (plan, seats) with proration, cancel, and scheduled changes.
+"""Subscription writes: create, change (plan, seats), cancel; their proration lines are computed in
+``subscription_prorations``.
 
 Business time comes from the caller (``start``, ``at``); nothing here reads the clock. Prorations become
 ``PendingLine`` rows (rounded once) that invoicing puts on the next invoice, or on an invoice at once for
@@ -20,7 +21,6 @@ from billing.models import (
     ChangeKind,
     Coupon,
     PendingLine,
-    PendingLineKind,
     PlanVersion,
     Price,
     ProrationBehavior,
@@ -30,22 +30,13 @@ from billing.models import (
     SubscriptionStatus,
 )
 from billing.pricing import Period
-from billing.services.subscription_charges import fee_lines, fmt_date
-from billing.services.subscription_periods import Schedule, full_period_fraction, period_at_index
+from billing.services.subscription_charges import prices_of
+from billing.services.subscription_periods import Schedule, period_at_index
+from billing.services.subscription_prorations import new_interval_pending_lines, proration_pending_lines
 from config.errors import Conflict, ErrorCode, FieldError, NotFound, ValidationFailed
 
 LIVE_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 PERIOD_END: Literal["period_end"] = "period_end"
-
-
-def schedule_of(sub: Subscription) -> Schedule:
-    return Schedule(
-        anchor_kind=sub.billing_anchor,
-        anchor_at=sub.anchor_at,
-        timezone=sub.timezone,
-        interval=sub.plan_version.interval,
-        interval_count=sub.plan_version.interval_count,
-    )
 
 
 def newest_version(plan_code: str, *, field: str = "plan") -> PlanVersion:
@@ -59,11 +50,7 @@ def newest_version(plan_code: str, *, field: str = "plan") -> PlanVersion:
     return version
 
 
-def prices_of(version: PlanVersion) -> list[Price]:
-    return list(version.prices.select_related("metric").prefetch_related("tiers").order_by("position", "id"))
-
-
-def _check_quantity(quantity: Decimal) -> None:
+def check_quantity(quantity: Decimal) -> None:
     if quantity < 0:
         raise ValidationFailed(
             "Quantity must not be negative.", field="quantity", code=ErrorCode.NEGATIVE_AMOUNT
@@ -98,7 +85,7 @@ def subscription_create(
     """Subscribe ``customer`` to the newest version of a plan from ``start`` (past or future).
 
     The first period starts at ``start`` (or at the trial's end); calendar billing makes it end on the
-    next calendar boundary. Invoicing bills the first in-advance fees (invoicing.services.lifecycle).
+    next calendar boundary. Invoicing bills the first in-advance fees (invoicing.services.subscription_invoicing).
     """
     if start.tzinfo is None:
         raise ValidationFailed("start must carry a UTC offset.", field="start")
@@ -129,7 +116,7 @@ def subscription_create(
         errors.append(FieldError("trial_days", "Must not be negative."))
     if errors:
         raise ValidationFailed(errors[0].message, field=errors[0].field, errors=errors)
-    _check_quantity(quantity)
+    check_quantity(quantity)
 
     days = version.trial_days if trial_days is None else trial_days
     trial_end = start + timedelta(days=days) if days else None
@@ -183,68 +170,6 @@ def lock_subscription(subscription_id: int) -> Subscription:
     return sub
 
 
-def _proration_lines(
-    *,
-    sub: Subscription,
-    at: datetime,
-    old_version: PlanVersion,
-    old_quantity: Decimal,
-    new_version: PlanVersion,
-    new_quantity: Decimal,
-    change: SubscriptionChange | None,
-    credit_only: bool = False,
-) -> list[PendingLine]:
-    """Credit the unused ``[at, period end)`` of the old fees and charge the new ones, by exact time."""
-    period = Period(sub.current_period_start, sub.current_period_end)
-    schedule = schedule_of(sub)
-    zone = schedule.zone
-    fraction = full_period_fraction(schedule, period, start=at)
-    remaining = Period(at, period.end)
-    lines: list[PendingLine] = []
-
-    def pending(
-        price: Price, amount: Decimal, quantity: Decimal, unit: Decimal | None, description: str
-    ) -> None:
-        lines.append(
-            PendingLine(
-                customer=sub.customer,
-                subscription=sub,
-                change=change,
-                kind=PendingLineKind.PRORATION,
-                description=description,
-                currency=sub.currency,
-                quantity=quantity,
-                unit_amount=unit,
-                amount=amount,
-                period_start=remaining.start,
-                period_end=remaining.end,
-            )
-        )
-
-    since = fmt_date(at, zone)
-    sides = [(old_version, old_quantity, -1, "Unused time on")]
-    if not credit_only:
-        sides.append((new_version, new_quantity, 1, "Remaining time on"))
-    for version, seats, sign, label in sides:
-        for price, line in fee_lines(
-            prices=prices_of(version),
-            plan_name=version.name,
-            seats=seats,
-            currency=sub.currency,
-            period=remaining,
-            fraction=fraction,
-        ):
-            if line.amount:
-                pending(
-                    price,
-                    sign * line.amount,
-                    line.quantity,
-                    line.unit_amount,
-                    f"{label} {line.description} after {since}",
-                )
-    return lines
-
-
 def subscription_change(
     *,
     subscription_id: int,
@@ -266,7 +191,7 @@ def subscription_change(
     if plan_code is None and quantity is None and plan_version is None:
         raise ValidationFailed("Give a new plan, a new quantity, or both.", field="plan")
     if quantity is not None:
-        _check_quantity(quantity)
+        check_quantity(quantity)
     with transaction.atomic():
         sub = lock_subscription(subscription_id)
         if sub.status not in LIVE_STATUSES:
@@ -324,7 +249,7 @@ def subscription_change(
         )
         lines: list[PendingLine] = []
         if change.proration != ProrationBehavior.NONE:
-            lines = _proration_lines(
+            lines = proration_pending_lines(
                 sub=sub,
                 at=at,
                 old_version=sub.plan_version,
@@ -338,7 +263,7 @@ def subscription_change(
                 # a new interval restarts the period now, so its credit cannot wait for the next boundary
                 line.invoice_now = new_interval or change.proration == ProrationBehavior.ALWAYS_INVOICE
         if new_interval and sub.status != SubscriptionStatus.TRIALING:
-            lines += _restart_on_new_interval(
+            lines += new_interval_pending_lines(
                 sub=sub, at=at, version=new_version, quantity=new_quantity, change=change
             )
         for line in lines:
@@ -360,53 +285,6 @@ def _check_in_period(sub: Subscription, at: datetime) -> None:
             f'{sub.current_period_end.isoformat()}); use "period_end" for the end of it.',
             field="at",
         )
-
-
-def _restart_on_new_interval(
-    *, sub: Subscription, at: datetime, version: PlanVersion, quantity: Decimal, change: SubscriptionChange
-) -> list[PendingLine]:
-    """A new interval (monthly to yearly) starts a new period at ``at``, billed in full now, as Stripe does.
-
-    The subscription is re-anchored at ``at`` (in memory; the caller saves); the returned lines charge the
-    new period's in-advance fees and are invoiced at once (a year's fee cannot wait a year).
-    """
-    schedule = Schedule(
-        anchor_kind=sub.billing_anchor,
-        anchor_at=at,
-        timezone=sub.timezone,
-        interval=version.interval,
-        interval_count=version.interval_count,
-    )
-    period = period_at_index(schedule, 0)
-    sub.anchor_at, sub.period_index = at, 0
-    sub.current_period_start, sub.current_period_end = period.start, period.end
-    fraction = full_period_fraction(schedule, period)
-    zone = schedule.zone
-    return [
-        PendingLine(
-            customer=sub.customer,
-            subscription=sub,
-            change=change,
-            kind=PendingLineKind.PRORATION,
-            description=f"{line.description} ({fmt_date(period.start, zone)} – {fmt_date(period.end, zone)})",
-            currency=sub.currency,
-            quantity=line.quantity,
-            unit_amount=line.unit_amount,
-            amount=line.amount,
-            period_start=period.start,
-            period_end=period.end,
-            invoice_now=True,
-        )
-        for _, line in fee_lines(
-            prices=prices_of(version),
-            plan_name=version.name,
-            seats=quantity,
-            currency=sub.currency,
-            period=period,
-            fraction=fraction,
-        )
-        if line.amount
-    ]
 
 
 def subscription_cancel(
@@ -443,7 +321,7 @@ def subscription_cancel(
         lines: list[PendingLine] = []
         if sub.status != SubscriptionStatus.TRIALING:
             # the period's in-advance fees were billed: credit the unused part
-            lines = _proration_lines(
+            lines = proration_pending_lines(
                 sub=sub,
                 at=at,
                 old_version=sub.plan_version,

@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from billing.models import BillableMetric
+from django.db.models import Exists, OuterRef
+
+from billing.models import BillableMetric, UsageEvent
 from billing.services.usage_aggregate import aggregate_metric
 
 ZERO = Decimal(0)
@@ -73,10 +75,6 @@ def customer_usage_by_metric(
     *, customer_id: int, start: datetime, end: datetime
 ) -> list[tuple[str, Decimal]]:
     """(metric code, quantity) for every metric with events of this customer in ``[start, end)``."""
-    from django.db.models import Exists, OuterRef
-
-    from billing.models import UsageEvent
-
     events = UsageEvent.objects.filter(
         customer_id=customer_id, metric_id=OuterRef("pk"), timestamp__gte=start, timestamp__lt=end
     )

@@ -17,35 +17,17 @@ from decimal import Decimal
 import structlog
 from django.db import IntegrityError, transaction
 
-from billing.models import Price, Subscription, UsageAlert, UsageAlertFiring, UsageAlertKind
+from billing.models import Feature, Price, Subscription, UsageAlert, UsageAlertFiring, UsageAlertKind
 from billing.pricing.rating import rate_price
 from billing.services.catalog import price_spec
 from billing.services.entitlements import customer_entitlements
 from billing.services.usage_live import LIVE_STATUSES, usage_live_values
-from config.tasks_queue import task_enqueue
 
 log = structlog.get_logger(__name__)
 
 
-def usage_alerts_queue(*, pairs: set[tuple[int, int]]) -> None:
-    """Queue a check for the pairs that have an active alert (one cheap query when none do)."""
-    if not pairs:
-        return
-    customers = {customer_id for customer_id, _ in pairs}
-    alerted = set(
-        UsageAlert.objects.filter(is_active=True, customer_id__in=customers).values_list(
-            "customer_id", "metric_id"
-        )
-    )
-    wanted = sorted(pairs & alerted)
-    if wanted:
-        task_enqueue("billing.tasks.usage_alerts_check_task", pairs=[list(pair) for pair in wanted])
-
-
 def _limit_for(customer_id: int, metric_id: int) -> Decimal | None:
     view = customer_entitlements(customer_id=customer_id)
-    from billing.models import Feature
-
     keys = Feature.objects.filter(metric_id=metric_id).values_list("key", flat=True)
     limits = [view.features[key] for key in keys if key in view.features]
     numeric = [

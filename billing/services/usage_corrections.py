@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from django.db.models import Min
+
 from billing.models import UsageCorrection
 from billing.services.usage_hooks import UsageTouch
 
@@ -32,8 +34,6 @@ def usage_corrections_record(*, touches: Sequence[UsageTouch]) -> None:
 
 def usage_corrections_since(*, customer_ids: Sequence[int], before: datetime) -> datetime | None:
     """The earliest corrected time before ``before`` among these customers, if any."""
-    from django.db.models import Min
-
     found: datetime | None = UsageCorrection.objects.filter(
         customer_id__in=customer_ids, earliest__lt=before
     ).aggregate(earliest=Min("earliest"))["earliest"]

@@ -26,10 +26,19 @@ import redis
 from django.conf import settings
 from django.db.models import Count, Max, Sum
 
-from billing.models import Aggregation, BillableMetric, Feature, Subscription, SubscriptionStatus, UsageEvent
+from billing.models import (
+    Aggregation,
+    BillableMetric,
+    Feature,
+    Subscription,
+    SubscriptionStatus,
+    UsageAlert,
+    UsageEvent,
+)
 from billing.services.usage import usage_quantity
-from billing.services.usage_aggregate import normalize
+from billing.services.usage_aggregate import matches_filters, normalize
 from billing.services.usage_writes import InsertedRow
+from config.tasks_queue import task_enqueue
 
 LIVE_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 KEY_TTL_SECONDS = 3600
@@ -100,8 +109,6 @@ class _MetricIdsCache:
 
 
 def _alert_metric_ids() -> Iterable[int]:
-    from billing.models import UsageAlert
-
     return UsageAlert.objects.filter(is_active=True).values_list("metric_id", flat=True).distinct()
 
 
@@ -132,10 +139,23 @@ def live_periods(customer_ids: Iterable[int]) -> dict[int, list[tuple[datetime, 
     return periods
 
 
+def usage_alerts_queue(*, pairs: set[tuple[int, int]]) -> None:
+    """Queue a check for the pairs that have an active alert (one cheap query when none do)."""
+    if not pairs:
+        return
+    customers = {customer_id for customer_id, _ in pairs}
+    alerted = set(
+        UsageAlert.objects.filter(is_active=True, customer_id__in=customers).values_list(
+            "customer_id", "metric_id"
+        )
+    )
+    wanted = sorted(pairs & alerted)
+    if wanted:
+        task_enqueue("billing.tasks.usage_alerts_check_task", pairs=[list(pair) for pair in wanted])
+
+
 def usage_live_record(*, rows: list[InsertedRow]) -> None:
     """After commit: add inserted rows to the live counters, then queue the usage alerts they touch."""
-    from billing.services.usage_alerts import usage_alerts_queue
-
     client = redis_client()
     if client is not None:
         _record(client, rows)
@@ -256,8 +276,6 @@ def _from_database(customer_id: int, metric: BillableMetric, start: datetime, en
             .order_by("-timestamp", "-id")
             .values_list("value", "properties")
         )
-        from billing.services.usage_aggregate import matches_filters
-
         for value, properties in latest.iterator(chunk_size=100):
             if not metric.filters or matches_filters(properties or {}, metric.filters):
                 return normalize(value) if value is not None else ZERO

@@ -20,6 +20,8 @@ from typing import Any, NamedTuple
 import psycopg
 from django.db import connection
 
+from accounts.models import Customer
+from billing.models import BillableMetric
 from billing.services.usage_aggregate import hour_floor
 
 
@@ -110,9 +112,6 @@ def write_events(rows: list[EventRow], *, live_metric_ids: set[int]) -> tuple[in
 
 def _check_references(rows: list[EventRow]) -> None:
     """The demo database has no foreign keys on the event table: check the ids the batch names."""
-    from accounts.models import Customer
-    from billing.models import BillableMetric
-
     customer_ids = {row.customer_id for row in rows}
     metric_ids = {row.metric_id for row in rows}
     if Customer.objects.filter(pk__in=customer_ids).count() != len(customer_ids) or (

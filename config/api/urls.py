@@ -34,7 +34,9 @@ urlpatterns = [
     route("subscriptions", subscription_views.SubscriptionListCreate, "subscription-list"),
     route(r"subscriptions/(?P<sub_id>\d+)", subscription_views.SubscriptionDetail, "subscription-detail"),
     route(
-        r"subscriptions/(?P<sub_id>\d+)/change", subscription_views.SubscriptionChange, "subscription-change"
+        r"subscriptions/(?P<sub_id>\d+)/change",
+        subscription_views.SubscriptionChangeView,
+        "subscription-change",
     ),
     route(
         r"subscriptions/(?P<sub_id>\d+)/cancel", subscription_views.SubscriptionCancel, "subscription-cancel"
@@ -87,3 +89,8 @@ urlpatterns += [
     route(r"contracts/(?P<contract_id>\d+)/amend", contract_views.ContractAmend, "contract-amend"),
     route(r"customers/(?P<external_id>[^/]+)/credits", contract_views.CustomerCredits, "customer-credits"),
 ]
+
+# One-box search (API.md, Search): customers and invoices for staff.
+from invoicing.api import search as search_views  # noqa: E402
+
+urlpatterns += [route("search", search_views.Search, "search")]

@@ -15,6 +15,7 @@ from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
 from config.errors import NotFound
 from invoicing.models import BillingRun, BillingRunChunk
+from invoicing.selectors import billing_run_get
 from invoicing.tasks import billing_run_launch
 
 
@@ -94,11 +95,7 @@ class BillingRunDetail(generics.GenericAPIView):
 
     @extend_schema(responses=BILLING_RUN_DOC)
     def get(self, request: Request, run_id: str) -> Response:
-        run = (
-            BillingRun.objects.prefetch_related("failures")
-            .filter(pk=int(run_id) if run_id.isdigit() else 0)
-            .first()
-        )
+        run = billing_run_get(run_id=int(run_id)) if run_id.isdigit() else None
         if run is None:
             raise NotFound(f"No billing run {run_id}.", field="id")
         return Response(run_body(run))

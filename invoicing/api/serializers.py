@@ -5,14 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.api.subscription_views import WhenField
 from config.api.fields import AmountField, CurrencyContextMixin
-from invoicing.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus
+from invoicing.models import CreditNote, Invoice, InvoiceLine
+from invoicing.selectors import invoice_is_past_due
 
 
 def plain_decimal(value: Decimal) -> str:
@@ -27,15 +27,6 @@ class QuantityField(serializers.Field):
 
     def to_representation(self, value: Any) -> str:
         return plain_decimal(Decimal(value))
-
-
-def is_past_due(invoice: Invoice) -> bool:
-    """Open with its due date gone by."""
-    return bool(
-        invoice.status == InvoiceStatus.OPEN
-        and invoice.due_at is not None
-        and invoice.due_at < timezone.now()
-    )
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
@@ -98,7 +89,8 @@ class InvoiceSerializer(CurrencyContextMixin, serializers.ModelSerializer):
         )
 
     def get_past_due(self, invoice: Invoice) -> bool:
-        return is_past_due(invoice)
+        # as of the request's time, which the view puts in the context (``invoice_context``)
+        return invoice_is_past_due(invoice=invoice, at=self.context["at"])
 
 
 class CreditNoteSerializer(CurrencyContextMixin, serializers.ModelSerializer):

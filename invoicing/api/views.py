@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpResponse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
@@ -25,35 +26,39 @@ from invoicing.api.serializers import (
     InvoiceActionInSerializer,
     InvoiceSerializer,
 )
-from invoicing.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus
+from invoicing.models import CreditNote, Invoice, InvoiceStatus
+from invoicing.selectors import (
+    credit_note_for_api,
+    credit_notes_for_api,
+    invoice_for_api,
+    invoice_for_pdf,
+    invoices_for_api,
+)
 from invoicing.services.credit_notes import credit_note_create
-from invoicing.services.documents import invoice_send
 from invoicing.services.finalization import invoice_finalize, invoice_void
 from invoicing.services.invoice_documents import invoice_pdf_bytes
+from invoicing.services.invoice_sending import invoice_send
 
 VIEW = ["invoicing.view_invoice"]
 FINALIZE = ["invoicing.view_invoice", "invoicing.finalize_invoice"]
 
 
-def invoices_for_api(queryset: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
-    """Invoices with what the invoice shape shows, in a constant number of queries (no PDF bytes)."""
-    qs = Invoice.objects.all() if queryset is None else queryset
-    return (
-        qs.select_related("customer")
-        .defer("pdf")
-        .prefetch_related(Prefetch("lines", queryset=InvoiceLine.objects.order_by("position", "id")))
-    )
-
-
 def invoice_or_404(invoice_id: int) -> Invoice:
-    invoice = invoices_for_api(Invoice.objects.filter(pk=invoice_id)).first()
+    invoice = invoice_for_api(invoice_id=invoice_id)
     if invoice is None:
         raise NotFound(f"No invoice with id {invoice_id}.", field="id")
     return invoice
 
 
 def invoice_response(invoice_id: int, status_code: int = status.HTTP_200_OK) -> Response:
-    return Response(InvoiceSerializer(invoice_or_404(invoice_id), context={}).data, status=status_code)
+    return Response(
+        InvoiceSerializer(invoice_or_404(invoice_id), context=invoice_context()).data, status=status_code
+    )
+
+
+def invoice_context() -> dict[str, Any]:
+    """The invoice shape's ``past_due`` is as of the request: the time it is answered."""
+    return {"at": timezone.now()}
 
 
 class InvoicingView(generics.GenericAPIView):
@@ -103,7 +108,7 @@ class InvoiceList(InvoicingView):
     )
     def get(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(InvoiceSerializer(page, many=True, context={}).data)
+        return self.get_paginated_response(InvoiceSerializer(page, many=True, context=invoice_context()).data)
 
 
 class InvoiceDetail(InvoicingView):
@@ -151,7 +156,7 @@ class InvoicePdf(InvoicingView):
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request: Request, invoice_id: int) -> HttpResponse:
-        invoice = Invoice.objects.select_related("customer").defer("pdf").filter(pk=invoice_id).first()
+        invoice = invoice_for_pdf(invoice_id=invoice_id)
         if invoice is None:
             raise NotFound(f"No invoice with id {invoice_id}.", field="id")
         name = invoice.number or f"draft-{invoice.pk}"
@@ -199,11 +204,6 @@ class InvoiceResend(InvoicingView):
         )
 
 
-def credit_notes_for_api(queryset: QuerySet[CreditNote] | None = None) -> QuerySet[CreditNote]:
-    qs = CreditNote.objects.all() if queryset is None else queryset
-    return qs.select_related("invoice", "customer")
-
-
 class CreditNoteListCreate(InvoicingView):
     required_permissions = {
         "GET": ["invoicing.view_creditnote"],
@@ -246,8 +246,8 @@ class CreditNoteListCreate(InvoicingView):
             at=data.get("at"),
             user=request.user,
         )
-        note = credit_notes_for_api(CreditNote.objects.filter(pk=note.pk)).get()
-        return Response(CreditNoteSerializer(note, context={}).data, status=status.HTTP_201_CREATED)
+        created = credit_note_for_api(credit_note_id=note.pk)
+        return Response(CreditNoteSerializer(created, context={}).data, status=status.HTTP_201_CREATED)
 
 
 class CreditNoteDetail(InvoicingView):
@@ -255,7 +255,7 @@ class CreditNoteDetail(InvoicingView):
     serializer_class = CreditNoteSerializer
 
     def get(self, request: Request, credit_note_id: int) -> Response:
-        note = credit_notes_for_api(CreditNote.objects.filter(pk=credit_note_id)).first()
+        note = credit_note_for_api(credit_note_id=credit_note_id)
         if note is None:
             raise NotFound(f"No credit note with id {credit_note_id}.", field="id")
         return Response(CreditNoteSerializer(note, context={}).data)

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from billing.models import Subscription
 from billing.services.scheduled_changes import subscriptions_with_due_changes
+from config.errors import ValidationFailed
 from config.transient import is_transient
 from invoicing.models import BillingRun, BillingRunChunk, BillingRunFailure, Invoice, InvoiceStatus
 from invoicing.services.billing_chunks import (
@@ -36,6 +37,7 @@ from invoicing.services.billing_chunks import (
     deferred_retry_delay,
     lease,
 )
+from invoicing.services.finalization import invoice_finalize, invoices_finalize
 
 log = structlog.get_logger(__name__)
 
@@ -59,8 +61,6 @@ def billing_run_create(*, as_of: datetime, user: Any = None) -> BillingRun:
     A run may not bill ahead of the wall clock by more than a day (API.md): that would issue invoices for
     periods that have not ended. ``RATECARD_ALLOW_FUTURE_BILLING`` lifts the bound (tests, demos, backtests).
     """
-    from config.errors import ValidationFailed
-
     if as_of.tzinfo is None:
         raise ValidationFailed("as_of must carry a UTC offset.", field="as_of")
     if not settings.RATECARD_ALLOW_FUTURE_BILLING and as_of > timezone.now() + FUTURE_BILLING_LIMIT:
@@ -230,8 +230,6 @@ def finalize_due_drafts(*, as_of: datetime, run: BillingRun | None = None) -> in
     """
     if not getattr(settings, "RATECARD_AUTO_FINALIZE", True):
         return 0
-    from invoicing.services.finalization import invoice_finalize, invoices_finalize
-
     cutoff = as_of - review_window()
     drafts = dict(
         Invoice.objects.filter(status=InvoiceStatus.DRAFT, billing_date__lte=cutoff)

@@ -1,4 +1,4 @@
-"""Approving a contract, across both apps in one transaction (as ``lifecycle.subscribe`` does):
+"""Approving a contract, across both apps in one transaction (as ``subscription_create`` does):
 
 - version 1: the customer is subscribed from ``start`` (billing), the subscription is put on the
   phases' prices, and its first in-advance fees are invoiced at once with the one-off fees on the same
@@ -20,26 +20,24 @@ from typing import Any
 from django.db import transaction
 
 from accounts.services.customers import customer_update
-from billing.models import Contract, PendingLine, ProrationBehavior, Subscription
+from billing.models import Contract, ProrationBehavior, Subscription
 from billing.services import contract_activation as terms
 from billing.services import subscriptions as subs_service
 from billing.services.contracts import contract_approve_mark
 from billing.services.entitlements import entitlements_invalidate
+from billing.services.pending_lines import pending_lines_mark_invoiced
 from config.errors import ValidationFailed
 from invoicing.models import Invoice
-from invoicing.services import lifecycle, rating
+from invoicing.services import line_drafts
 from invoicing.services.credit_ledger import grants_post
-from invoicing.services.subscription_billing import (
-    BillResult,
-    InvoicePlan,
-    group_key_for,
-    write_invoice_plans,
-)
+from invoicing.services.drafts import InvoicePlan, write_invoice_plans
+from invoicing.services.subscription_billing import group_key_for
+from invoicing.services.subscription_invoicing import subscription_change_now, subscription_initial_bill
 
 
 def _first_invoice(*, contract: Contract, sub: Subscription) -> Invoice | None:
     """Bill the first period's fees (as a new subscription is billed) and the one-off fees with them."""
-    invoice = lifecycle.bill_initial(sub=sub)
+    invoice = subscription_initial_bill(sub=sub)
     one_offs = terms.contract_one_offs_record(contract=contract, sub=sub)
     if not one_offs:
         return invoice
@@ -51,14 +49,12 @@ def _first_invoice(*, contract: Contract, sub: Subscription) -> Invoice | None:
         tax_rate=sub.customer.tax_rate_percent,
         currency=sub.currency,
         net_terms_days=sub.customer.net_terms_days,
-        lines=rating.pending_drafts(one_offs),
+        lines=line_drafts.pending_drafts(one_offs),
     )
-    drafts = write_invoice_plans(plans=[plan], run=None, result=BillResult())
-    for line in one_offs:
-        line.invoiced_at = sub.current_period_start
-    PendingLine.objects.bulk_update(one_offs, ["invoiced_at"])
-    invoice = drafts[(sub.customer_id, sub.current_period_start, plan.group_key)]
-    invoice.refresh_from_db()
+    invoice = write_invoice_plans(plans=[plan], run=None).of(plan)
+    # billing owns pending lines: it marks them invoiced, in this transaction (billed once)
+    pending_lines_mark_invoiced(pending_line_ids=[line.pk for line in one_offs], at=sub.current_period_start)
+    invoice.refresh_from_db()  # its totals were recomputed in bulk
     return invoice
 
 
@@ -77,7 +73,7 @@ def _apply_amendment(*, contract: Contract, user: Any) -> Invoice | None:
     if version.pk == sub.plan_version_id and quantity is None:
         invoice = None
     elif at < sub.current_period_end:
-        _, invoice = lifecycle.change_now(
+        _, invoice = subscription_change_now(
             subscription_id=sub.pk,
             at=at,
             proration=ProrationBehavior.CREATE_PRORATIONS,

@@ -17,7 +17,13 @@ import structlog
 from django.conf import settings
 from django.db import transaction
 
+from billing.display import customer_locale, format_money
 from billing.models import Subscription, SubscriptionStatus
+from billing.services.subscription_status import (
+    subscription_cancel_at_period_end,
+    subscriptions_past_due_clear,
+    subscriptions_past_due_set,
+)
 from config.errors import Conflict, ErrorCode
 from invoicing.models import EmailOutbox, Invoice, InvoiceLine, InvoiceStatus
 from invoicing.services.documents import invoice_recipients
@@ -74,10 +80,13 @@ def _remind(invoice: Invoice, step: int, total_steps: int) -> None:
     if not recipients:
         return
     last = step == total_steps
+    # the amount as the invoice PDF shows it: the one formatter, in the customer's locale
+    country = (invoice.customer_snapshot or {}).get("country") or invoice.customer.country
+    due = format_money(invoice.amount_due, invoice.currency, locale=customer_locale(country))
     subject = f"{'Final notice' if last else 'Reminder'}: invoice {invoice.number} is past due"
     body = (
         f"Hello {invoice.customer.name},\n\n"
-        f"we could not collect payment for invoice {invoice.number} ({invoice.currency} {invoice.amount_due}).\n"
+        f"we could not collect payment for invoice {invoice.number} ({due} due).\n"
         f"Please update your payment details or pay the invoice.\n"
         + ("This is the last reminder before your service is interrupted.\n" if last else "")
         + f"\n{settings.RATECARD_SELLER['name']}\n"
@@ -131,17 +140,12 @@ def dunning_run(*, as_of: datetime) -> int:
 def _final_step(invoice: Invoice, as_of: datetime) -> None:
     sub_ids = _subscriptions_of(invoice)
     if final_action() == "cancel":
-        from invoicing.services.lifecycle import cancel
-
-        for sub_id in sub_ids:
-            sub = Subscription.objects.get(pk=sub_id)
-            if sub.status != SubscriptionStatus.CANCELED:
-                cancel(subscription_id=sub_id, at="period_end")
+        live = Subscription.objects.filter(pk__in=sub_ids).exclude(status=SubscriptionStatus.CANCELED)
+        for sub_id in sorted(live.values_list("pk", flat=True)):
+            subscription_cancel_at_period_end(subscription_id=sub_id)
         log.warning("dunning.subscriptions_canceled", invoice_id=invoice.pk, subscriptions=sub_ids)
         return
-    Subscription.objects.filter(
-        pk__in=sub_ids, status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING]
-    ).update(status=SubscriptionStatus.PAST_DUE, past_due_since=as_of)
+    subscriptions_past_due_set(subscription_ids=sub_ids, at=as_of)
     log.warning("dunning.subscriptions_past_due", invoice_id=invoice.pk, subscriptions=sub_ids)
 
 
@@ -157,6 +161,4 @@ def dunning_resolve(*, invoice: Invoice) -> None:
             .exists()
         )
         if not still_failing:
-            Subscription.objects.filter(pk=sub_id, status=SubscriptionStatus.PAST_DUE).update(
-                status=SubscriptionStatus.ACTIVE, past_due_since=None
-            )
+            subscriptions_past_due_clear(subscription_ids=[sub_id])

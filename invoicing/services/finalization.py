@@ -1,4 +1,6 @@
-"""Invoice state changes: finalize (number, snapshot; the PDF after commit), void, mark uncollectible, record a payment.
+"""Invoice state changes: finalize (number, snapshot; the PDF after commit), void, mark uncollectible.
+
+Recording a payment lives in ``payments``.
 
 Every function here runs in ``transaction.atomic()``, locks the invoice row first (then, where the
 credit balance moves, the customer row: always in that order, so two of these never deadlock) and
@@ -6,7 +8,8 @@ re-checks the state after locking.
 
 Finalization (DESIGN.md "How data flows" step 3), all in one transaction:
 
-1. the draft's totals are recomputed from its lines (``invoice_recalculate``);
+1. the draft's usage is re-rated when late usage changed it (``late_usage.refresh_draft_usage``) and
+   its totals are recomputed from its lines (``draft_totals_apply``);
 2. the customer's credit balance is applied after tax: ``credits_applied = min(balance, total)``,
    recorded as a ``BalanceTransaction`` of ``+credits_applied`` (credit consumed);
 3. a **credit invoice** (``total < 0``, e.g. a cancellation credit bigger than the usage) moves its
@@ -41,14 +44,13 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Customer
-from billing.pricing.money import is_rounded, round_amount
-from billing.services.usage import UsageQuery, usage_quantities
-from config.errors import Conflict, ErrorCode, NotFound, ValidationFailed
-from invoicing.models import BalanceTransaction, Invoice, InvoiceLine, InvoiceStatus, LineKind, Payment
+from billing.pricing.money import round_amount
+from config.errors import Conflict, ErrorCode, NotFound
+from invoicing.models import BalanceTransaction, Invoice, InvoiceLine, InvoiceStatus
 from invoicing.services.credit_ledger import CreditBook, invoice_draws_return
 from invoicing.services.documents import (
     INVOICE_PREFIX,
@@ -58,9 +60,8 @@ from invoicing.services.documents import (
     seller_snapshot,
 )
 from invoicing.services.drafts import draft_totals_apply
-from invoicing.services.dunning import dunning_resolve
 from invoicing.services.invoice_documents import invoice_documents_queue
-from invoicing.services.subscription_billing import refresh_draft_usage
+from invoicing.services.late_usage import drafts_with_stale_usage, refresh_draft_usage
 
 log = structlog.get_logger(__name__)
 
@@ -85,14 +86,14 @@ FINALIZED_FIELDS = [
 ]
 
 
-def _locked_invoice(invoice_id: int) -> Invoice:
+def invoice_lock(invoice_id: int) -> Invoice:
     invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
     if invoice is None:
         raise NotFound(f"No invoice with id {invoice_id}.", field="invoice")
     return invoice
 
 
-def _state_error(invoice: Invoice, action: str, hint: str = "") -> Conflict:
+def invoice_state_error(invoice: Invoice, action: str, hint: str = "") -> Conflict:
     name = invoice.number or f"draft #{invoice.pk}"
     return Conflict(
         f"Invoice {name} is {invoice.status}: it cannot be {action}.{(' ' + hint) if hint else ''}",
@@ -108,11 +109,11 @@ def invoice_finalize(*, invoice_id: int, at: datetime | None = None, user: Any =
     Idempotent for an invoice that is already finalized; ``Conflict`` (409) for a void one.
     """
     with transaction.atomic():
-        invoice = _locked_invoice(invoice_id)
+        invoice = invoice_lock(invoice_id)
         if invoice.status in FINALIZED:
             return invoice
         if invoice.status != InvoiceStatus.DRAFT:
-            raise _state_error(invoice, "finalized")
+            raise invoice_state_error(invoice, "finalized")
         return _finalize_locked([invoice], at=at or timezone.now(), user=user)[0]
 
 
@@ -129,40 +130,6 @@ def invoices_finalize(*, invoice_ids: list[int], at: datetime | None = None, use
             .order_by("pk")
         )
         return [invoice.pk for invoice in _finalize_locked(drafts, at=at or timezone.now(), user=user)]
-
-
-def _stale_usage(invoices: list[Invoice]) -> set[int]:
-    """The drafts whose usage lines no longer match the usage known now (``refresh_draft_usage``'s test),
-    read for all of them at once: late events inside the grace window are rare, the reads are not."""
-    rows = list(
-        InvoiceLine.objects.filter(
-            invoice__in=invoices,
-            kind=LineKind.USAGE,
-            price__metric__isnull=False,
-            subscription__isnull=False,
-            period_start__isnull=False,
-            period_end__isnull=False,
-        ).values_list(
-            "invoice_id",
-            "invoice__customer_id",
-            "price__metric_id",
-            "period_start",
-            "period_end",
-            "quantity",
-            "detail",
-        )
-    )
-    queries = [
-        UsageQuery(customer_id=customer_id, metric_id=metric_id, start=start, end=end)
-        for _, customer_id, metric_id, start, end, _, _ in rows
-        if start is not None and end is not None  # the filter above; this tells the type checker
-    ]
-    usage = usage_quantities(queries=queries)
-    return {
-        row[0]
-        for row, query in zip(rows, queries, strict=True)
-        if Decimal((row[6] or {}).get("quantity", row[5])) != usage.get(query, ZERO)
-    }
 
 
 def _save_finalized(invoices: list[Invoice]) -> None:
@@ -208,7 +175,7 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
     if not invoices:
         return []
     # late usage that arrived inside the grace window lands on the draft before it is frozen
-    stale = _stale_usage(invoices)
+    stale = drafts_with_stale_usage(invoice_ids=[invoice.pk for invoice in invoices])
     for invoice in invoices:
         if invoice.pk in stale:
             refresh_draft_usage(invoice_id=invoice.pk)
@@ -277,17 +244,17 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
 def invoice_void(*, invoice_id: int, at: datetime | None = None, user: Any = None) -> Invoice:
     """Void an open or uncollectible invoice; it keeps its number. Idempotent for a void invoice."""
     with transaction.atomic():
-        invoice = _locked_invoice(invoice_id)
+        invoice = invoice_lock(invoice_id)
         if invoice.status == InvoiceStatus.VOID:
             return invoice
         if invoice.status == InvoiceStatus.DRAFT:
-            raise _state_error(invoice, "voided", "Delete the draft or finalize it first.")
+            raise invoice_state_error(invoice, "voided", "Delete the draft or finalize it first.")
         if invoice.status == InvoiceStatus.PAID:
-            raise _state_error(invoice, "voided", "Issue a credit note instead.")
+            raise invoice_state_error(invoice, "voided", "Issue a credit note instead.")
         if invoice.amount_paid > 0:
-            raise _state_error(invoice, "voided", "It is partly paid: issue a credit note instead.")
+            raise invoice_state_error(invoice, "voided", "It is partly paid: issue a credit note instead.")
         if invoice.credit_notes.exists():
-            raise _state_error(invoice, "voided", "It has credit notes: credit what is left instead.")
+            raise invoice_state_error(invoice, "voided", "It has credit notes: credit what is left instead.")
         credits_applied = Decimal(invoice.credits_applied)
         if credits_applied:
             Customer.objects.select_for_update().get(pk=invoice.customer_id)
@@ -311,11 +278,11 @@ def invoice_void(*, invoice_id: int, at: datetime | None = None, user: Any = Non
 def invoice_mark_uncollectible(*, invoice_id: int, at: datetime | None = None, user: Any = None) -> Invoice:
     """An open invoice nobody expects to be paid: ``uncollectible`` (it can still be paid or voided)."""
     with transaction.atomic():
-        invoice = _locked_invoice(invoice_id)
+        invoice = invoice_lock(invoice_id)
         if invoice.status == InvoiceStatus.UNCOLLECTIBLE:
             return invoice
         if invoice.status != InvoiceStatus.OPEN:
-            raise _state_error(invoice, "marked uncollectible")
+            raise invoice_state_error(invoice, "marked uncollectible")
         invoice.status = InvoiceStatus.UNCOLLECTIBLE
         invoice.marked_uncollectible_at = at or timezone.now()
         invoice.save(update_fields=["status", "marked_uncollectible_at", "updated_at"])
@@ -328,85 +295,3 @@ def invoice_mark_uncollectible(*, invoice_id: int, at: datetime | None = None, u
             user_id=getattr(user, "pk", None),
         )
         return invoice
-
-
-def invoice_record_payment(
-    *,
-    invoice_id: int,
-    amount: Decimal,
-    at: datetime,
-    method: str = "manual",
-    reference: str = "",
-) -> Payment:
-    """Record a successful payment on an open or uncollectible invoice; fully paid -> ``paid``.
-
-    With a ``reference`` (e.g. a bank transfer id or a PaymentIntent id) the call is idempotent: the
-    same (method, reference) returns the payment recorded the first time. A payment above what is due
-    is refused (400 on ``amount``).
-    """
-    if not isinstance(amount, Decimal):
-        raise ValidationFailed("Must be a decimal amount.", field="amount")
-    with transaction.atomic():
-        invoice = _locked_invoice(invoice_id)
-        if reference:
-            existing = Payment.objects.filter(
-                method=method, reference=reference, status=Payment.Status.SUCCEEDED
-            ).first()
-            if existing is not None:
-                if existing.invoice_id != invoice.pk:
-                    raise Conflict(
-                        f"Payment {method}/{reference} was recorded on another invoice.", field="reference"
-                    )
-                return existing
-        if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE):
-            raise _state_error(invoice, "paid")
-        currency = invoice.currency
-        if amount <= 0:
-            raise ValidationFailed(
-                "A payment must be positive.", field="amount", code=ErrorCode.NEGATIVE_AMOUNT
-            )
-        if not is_rounded(amount, currency):
-            raise ValidationFailed(
-                f"{amount} has more decimal places than {currency} allows.", field="amount"
-            )
-        if amount > invoice.amount_due:
-            raise ValidationFailed(
-                f"{amount} is more than the {round_amount(Decimal(invoice.amount_due), currency)} {currency} "
-                f"due on invoice {invoice.number}.",
-                field="amount",
-            )
-        try:
-            with transaction.atomic():
-                payment = Payment.objects.create(
-                    invoice=invoice,
-                    currency=currency,
-                    amount=amount,
-                    status=Payment.Status.SUCCEEDED,
-                    method=method,
-                    reference=reference,
-                    occurred_at=at,
-                )
-        except IntegrityError as exc:  # the same reference recorded concurrently on another invoice
-            raise Conflict(f"Payment {method}/{reference} was recorded already.", field="reference") from exc
-        invoice.amount_paid = round_amount(Decimal(invoice.amount_paid) + amount, currency)
-        invoice.amount_due = round_amount(Decimal(invoice.amount_due) - amount, currency)
-        fields = ["amount_paid", "amount_due", "updated_at"]
-        if invoice.amount_due == 0:
-            invoice.status = InvoiceStatus.PAID
-            invoice.paid_at = at
-            fields += ["status", "paid_at"]
-        invoice.save(update_fields=fields)
-        if invoice.status == InvoiceStatus.PAID:
-            dunning_resolve(invoice=invoice)
-            invoice_documents_queue(invoice_ids=[invoice.pk])  # the PAID-stamped PDF, after commit
-        log.info(
-            "invoice.payment_recorded",
-            invoice_id=invoice.pk,
-            customer_id=invoice.customer_id,
-            number=invoice.number,
-            payment_id=payment.pk,
-            amount=str(amount),
-            amount_due=str(invoice.amount_due),
-            status=invoice.status,
-        )
-        return payment

@@ -7,8 +7,9 @@ deterministic: the PDF's dates come from the invoice, never the wall clock, so t
 variant give the same bytes wherever they are rendered (``invoicing.services.invoice_documents`` stores
 them). A draft (or a preview) is rendered from the live customer, with a DRAFT watermark.
 
-Amounts are shown with their currency's symbol and minor unit (babel: ``$1,234.56``, ``€90.00``,
-``¥1,200``); unit prices keep their extra places (``$0.0004``). Dates are in the customer's time zone.
+Amounts go through the one formatter, ``billing.display.format_money``, in the customer's locale
+(``customer_locale``: its billing country's conventions, ``$1,234.56``, ``1.234,56 €``, ``¥1,200``);
+unit prices keep their extra places (``$0.0004``). Dates are in the customer's time zone.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_decimal
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from billing.display import customer_locale, format_money
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
 from invoicing.services.documents import customer_snapshot, seller_snapshot
 
 TEMPLATE = "invoicing/invoice_pdf.html"
-LOCALE = "en_US"
+LOCALE = "en_US"  # the documents' language (country names); numbers follow the customer's locale
 DATE_FORMAT = "%b %-d, %Y"  # Jan 5, 2026
 
 # fontTools (WeasyPrint's font subsetting) logs every table it subsets at INFO
@@ -43,31 +45,11 @@ _RENDER_LOCK = threading.Lock()
 # --- formatting -------------------------------------------------------------------------------------
 
 
-def money(value: Decimal | None, currency: str) -> str:
-    """``$1,234.56`` / ``-€90.00`` / ``¥1,200``: the currency's symbol and minor unit."""
+def quantity(value: Decimal | None, locale: str) -> str:
+    """``1,500`` / ``0.5`` (``1.500`` in en_DE): no trailing zeros."""
     if value is None:
         return ""
-    try:
-        return str(format_currency(Decimal(value), currency, locale=LOCALE))
-    except (ValueError, InvalidOperation):  # an unknown currency code: plain "XYZ 1,234.56"
-        return f"{currency} {Decimal(value):,.2f}"
-
-
-def unit_price(value: Decimal | None, currency: str) -> str:
-    """A unit price keeps its sub-minor-unit digits: ``$0.0004``, ``$18.00``."""
-    if value is None:
-        return ""
-    try:
-        return str(format_currency(Decimal(value), currency, locale=LOCALE, decimal_quantization=False))
-    except (ValueError, InvalidOperation):
-        return f"{currency} {Decimal(value).normalize():,f}"
-
-
-def quantity(value: Decimal | None) -> str:
-    """``1,500`` / ``0.5``: no trailing zeros."""
-    if value is None:
-        return ""
-    return str(format_decimal(Decimal(value), locale=LOCALE, decimal_quantization=False))
+    return str(format_decimal(Decimal(value), locale=locale, decimal_quantization=False))
 
 
 def country_name(code: str) -> str:
@@ -135,7 +117,7 @@ class SliceRow:
     amount: str
 
 
-def tier_rows(detail: dict[str, Any], currency: str) -> list[SliceRow]:
+def tier_rows(detail: dict[str, Any], currency: str, locale: str) -> list[SliceRow]:
     """Rows for a tiered line's ``detail["slices"]`` (from billing.pricing's ``TierSlice``)."""
     rows = []
     for raw in detail.get("slices") or []:
@@ -144,18 +126,18 @@ def tier_rows(detail: dict[str, Any], currency: str) -> list[SliceRow]:
         first, last = _decimal(raw.get("first_unit")), _decimal(raw.get("last_unit"))
         flat = _decimal(raw.get("flat_amount")) or Decimal(0)
         if first is not None and last is not None:
-            units = f"{quantity(first)} – {quantity(last)}"
+            units = f"{quantity(first, locale)} – {quantity(last, locale)}"
         elif first is not None:
-            units = f"{quantity(first)}+"
+            units = f"{quantity(first, locale)}+"
         else:
             units = ""
         rows.append(
             SliceRow(
                 units=units,
-                quantity=quantity(_decimal(raw.get("quantity"))),
-                unit_price=unit_price(_decimal(raw.get("unit_amount")), currency),
-                flat_fee=money(flat, currency) if flat else "",
-                amount=unit_price(_decimal(raw.get("amount")), currency),
+                quantity=quantity(_decimal(raw.get("quantity")), locale),
+                unit_price=format_money(_decimal(raw.get("unit_amount")), currency, locale=locale),
+                flat_fee=format_money(flat, currency, locale=locale) if flat else "",
+                amount=format_money(_decimal(raw.get("amount")), currency, locale=locale),
             )
         )
     return rows
@@ -198,6 +180,11 @@ def invoice_context(
     seller = invoice.seller_snapshot if (invoice.seller_snapshot and not is_draft) else seller_snapshot()
     tz = zone(customer.get("timezone"))
     currency = invoice.currency
+    locale = customer_locale(customer.get("country"))
+
+    def money(value: Decimal) -> str:
+        return format_money(value, currency, locale=locale)
+
     if lines is None:
         lines = list(invoice.lines.order_by("position", "id")) if invoice.pk else []
     credits = Decimal(invoice.credits_applied)
@@ -226,23 +213,26 @@ def invoice_context(
                 "description": line.description,
                 "kind": line.get_kind_display(),
                 "period": service_period(line.period_start, line.period_end, tz),
-                "quantity": quantity(line.quantity),
-                "unit_price": unit_price(line.unit_amount, currency),
-                "amount": money(line.amount, currency),
-                "tax_rate": quantity(line.tax_rate_percent) if line.tax_rate_percent else "",
-                "tiers": tier_rows(line.detail or {}, currency),
+                "quantity": quantity(line.quantity, locale),
+                "unit_price": money(line.unit_amount) if line.unit_amount is not None else "",
+                "amount": money(line.amount),
+                "tax_rate": quantity(line.tax_rate_percent, locale) if line.tax_rate_percent else "",
+                "tiers": tier_rows(line.detail or {}, currency, locale),
             }
             for line in lines
         ],
-        "subtotal": money(invoice.subtotal, currency),
-        "discount": money(-Decimal(invoice.discount), currency) if invoice.discount else "",
-        "tax": money(invoice.tax, currency),
-        "total": money(invoice.total, currency),
-        # credits_applied is signed: > 0 consumed from the balance, < 0 credited to it (a credit invoice)
-        "credits_applied": money(-credits, currency) if credits > 0 else "",
-        "credited_to_balance": money(-credits, currency) if credits < 0 else "",
-        "amount_paid": money(-amount_paid, currency) if amount_paid else "",
-        "amount_due": money(amount_due, currency),
+        "subtotal": money(invoice.subtotal),
+        # the discount lines are negative and inside the subtotal: "of which discounts -$4.51"
+        "discount": money(-Decimal(invoice.discount)) if invoice.discount else "",
+        "tax": money(invoice.tax),
+        "total": money(invoice.total),
+        # what reduces the amount due reads as the positive amount its label names ("Amount paid
+        # $1,534.50", never "-$1,534.50", which reads as money paid back). credits_applied is signed:
+        # > 0 consumed from the balance, < 0 credited to it (a credit invoice)
+        "credits_applied": money(credits) if credits > 0 else "",
+        "credited_to_balance": money(-credits) if credits < 0 else "",
+        "amount_paid": money(amount_paid) if amount_paid else "",
+        "amount_due": money(amount_due),
         "nothing_due": amount_due <= 0,
         "stamp": stamp,
         "variant": variant,

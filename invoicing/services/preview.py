@@ -22,7 +22,7 @@ from billing.pricing import InvoiceTotals, LineAmounts, invoice_totals
 from billing.services.scheduled_changes import scheduled_changes_due
 from billing.services.subscriptions import LIVE_STATUSES
 from invoicing.models import LineKind
-from invoicing.services.credit_ledger import credit_balance_at
+from invoicing.selectors import credit_balance_at
 from invoicing.services.drafts import LineDraft, draft_tax
 from invoicing.services.scheduled_changes import subscriptions_apply_scheduled
 from invoicing.services.subscription_billing import compute_billing

@@ -26,8 +26,8 @@ from billing.models import (
 from billing.services.scheduled_changes import scheduled_change_resolve, scheduled_changes_due
 from billing.services.subscriptions import LIVE_STATUSES, lock_subscription
 from invoicing.models import BillingRun, Invoice
-from invoicing.services.lifecycle import cancel_now, change_now
 from invoicing.services.subscription_billing import BillResult, bill_subscriptions
+from invoicing.services.subscription_invoicing import subscription_cancel_now, subscription_change_now
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +103,7 @@ def _apply_one(*, scheduled: ScheduledChange, sub: Subscription) -> Invoice | No
         )
         return None
     if scheduled.kind == ScheduledChangeKind.CANCEL:
-        _, invoice = cancel_now(subscription_id=sub.pk, at=at, user=scheduled.created_by)
+        _, invoice = subscription_cancel_now(subscription_id=sub.pk, at=at, user=scheduled.created_by)
     else:
         version = scheduled.new_plan_version or sub.plan_version
         quantity = sub.quantity if scheduled.new_quantity is None else scheduled.new_quantity
@@ -112,7 +112,7 @@ def _apply_one(*, scheduled: ScheduledChange, sub: Subscription) -> Invoice | No
                 scheduled=scheduled, status=ScheduledChangeStatus.APPLIED, note="nothing left to change"
             )
             return None
-        _, invoice = change_now(
+        _, invoice = subscription_change_now(
             subscription_id=sub.pk,
             at=at,
             proration=scheduled.proration,

@@ -49,13 +49,13 @@ def test_the_plan_version_page_shows_prices_tiers_and_entitlements(
     content = logged_in(client, finance_user).get(change_url(version)).content.decode()
     assert '<table class="ratecard-tiers">' in content
     for cell in (
-        "<td>1\u2013100</td><td>USD 0.10</td><td>USD 0.00</td>",
-        "<td>101\u20131,000</td><td>USD 0.08</td><td>USD 0.00</td>",
-        "<td>1,001+</td><td>USD 0.05</td><td>USD 2.00</td>",
+        "<td>1\u2013100</td><td>$0.10</td><td>$0.00</td>",
+        "<td>101\u20131,000</td><td>$0.08</td><td>$0.00</td>",
+        "<td>1,001+</td><td>$0.05</td><td>$2.00</td>",
     ):
         assert cell in content
-    assert "USD 49.00 per month" in content
-    assert "USD 18.00 per unit" in content
+    assert "$49.00 per month" in content
+    assert "$18.00 per unit" in content
     assert "Graduated: each unit is priced by the tier it falls in." in content
     assert "sso" in content and "max_users" in content and "25" in content
 
@@ -63,7 +63,7 @@ def test_the_plan_version_page_shows_prices_tiers_and_entitlements(
 def test_the_price_page_shows_its_tiers_table(client: Client, support_user: User) -> None:
     price = make_plan().prices.get(code="calls")
     content = logged_in(client, support_user).get(change_url(price)).content.decode()
-    assert "<td>101\u20131,000</td><td>USD 0.08</td>" in content
+    assert "<td>101\u20131,000</td><td>$0.08</td>" in content
 
 
 def test_the_new_version_action_copies_the_newest_version(client: Client, finance_user: User) -> None:
@@ -174,7 +174,7 @@ def test_finance_adds_a_coupon_through_the_service(client: Client, finance_user:
     assert (coupon.amount_off, coupon.percent_off, coupon.currency) == (Decimal("10.00"), None, "USD")
     assert coupon.history.get().history_user == finance_user
     page = logged_in(client, finance_user).get(changelist_url(Coupon)).content.decode()
-    assert "USD 10.00 off" in page
+    assert "$10.00 off" in page
 
 
 def test_an_invalid_coupon_shows_the_error_and_writes_nothing(client: Client, finance_user: User) -> None:
@@ -251,12 +251,12 @@ def test_a_service_error_on_save_is_shown_and_nothing_is_written(client: Client,
 @pytest.mark.parametrize(
     ("amount", "currency", "shown"),
     [
-        (Decimal("18"), "USD", "USD 18.00"),
-        (Decimal("18.000000000000"), "USD", "USD 18.00"),
-        (Decimal("0.000400000000"), "USD", "USD 0.0004"),
-        (Decimal("1234567.5"), "EUR", "EUR 1,234,567.50"),
-        (Decimal("1200"), "JPY", "JPY 1,200"),
-        (Decimal("-90"), "USD", "USD -90.00"),
+        (Decimal("18"), "USD", "$18.00"),
+        (Decimal("18.000000000000"), "USD", "$18.00"),
+        (Decimal("0.000400000000"), "USD", "$0.0004"),
+        (Decimal("1234567.5"), "EUR", "€1,234,567.50"),
+        (Decimal("1200"), "JPY", "¥1,200"),
+        (Decimal("-90"), "USD", "-$90.00"),
     ],
 )
 def test_money_is_shown_with_its_currency(amount: Decimal, currency: str, shown: str) -> None:

@@ -21,11 +21,12 @@ from django.urls import reverse
 
 from accounts.models import Customer
 from accounts.services.customers import customer_create
-from billing.admin.timeline import invoice_label, timeline_entries, timeline_rows
+from billing.admin.timeline import invoice_label, timeline_entries
 from billing.models import ChangeKind, PendingLine, Plan, PlanVersion, Subscription
 from billing.services.catalog import PlanDraft, PriceDraft, plan_create
 from invoicing.models import BilledPeriod, Invoice
-from invoicing.services import lifecycle
+from invoicing.selectors import subscription_timeline
+from invoicing.services import subscription_invoicing
 from invoicing.services.billing_runs import billing_run_create, billing_run_execute
 from tests.admin import change_url, changelist_url, logged_in
 
@@ -39,7 +40,7 @@ ACTION = "cancel_at_period_end"
 
 
 def make_team_plan(code: str = "team") -> PlanVersion:
-    """USD 49.00 a month plus USD 18.00 a seat, both in advance."""
+    """$49.00 a month plus $18.00 a seat, both in advance."""
     return plan_create(
         draft=PlanDraft(
             code=code,
@@ -64,7 +65,9 @@ def make_berlin_customer(external_id: str = "cus_berlin", name: str = "Berliner 
 
 
 def subscribe(customer: Customer, plan_code: str = "team", seats: int = 10) -> Subscription:
-    sub, _ = lifecycle.subscribe(customer=customer, plan_code=plan_code, start=JAN_1, quantity=Decimal(seats))
+    sub, _ = subscription_invoicing.subscription_create(
+        customer=customer, plan_code=plan_code, start=JAN_1, quantity=Decimal(seats)
+    )
     return sub
 
 
@@ -73,7 +76,9 @@ def billed() -> Subscription:
     """Subscribed Jan 1 (Berlin) with 10 seats, 15 seats from Jan 16, billed by a run on Feb 1."""
     make_team_plan()
     sub = subscribe(make_berlin_customer())
-    lifecycle.change(subscription_id=sub.pk, at=JAN_16, proration="create_prorations", quantity=Decimal(15))
+    subscription_invoicing.subscription_change(
+        subscription_id=sub.pk, at=JAN_16, proration="create_prorations", quantity=Decimal(15)
+    )
     run = billing_run_create(as_of=FEB_1)
     billing_run_execute(run_id=run.pk)
     return Subscription.objects.get(pk=sub.pk)
@@ -105,12 +110,12 @@ def test_the_timeline_shows_the_seat_change_and_the_billed_period_with_its_invoi
     invoice_url = reverse("admin:invoicing_invoice_change", args=(invoice.pk,))
     assert f'<a href="{invoice_url}">{invoice_label(invoice)}</a>' in content
     # the invoice's lines for this subscription: kind and amount (15 seats x 18.00 x 16/31 = 139.35)
-    assert "Proration: USD 139.35" in content
-    assert "Proration: USD -92.90" in content
+    assert "Proration: $139.35" in content
+    assert "Proration: -$92.90" in content
 
 
 def test_the_timeline_is_in_time_order_and_labels_drafts(billed: Subscription) -> None:
-    entries = timeline_entries(billed, timeline_rows(billed))
+    entries = timeline_entries(billed, subscription_timeline(subscription=billed))
     events = [e.event for e in entries]
     assert events[0] == "Created"
     assert events.index("Seat change") < len(events) - 1
@@ -126,7 +131,7 @@ def test_the_timeline_is_in_time_order_and_labels_drafts(billed: Subscription) -
 def test_a_scheduled_cancellation_shows_as_scheduled(client: Client, support_user: User) -> None:
     make_team_plan()
     sub = subscribe(make_berlin_customer())
-    lifecycle.cancel(subscription_id=sub.pk, at="period_end")
+    subscription_invoicing.subscription_cancel(subscription_id=sub.pk, at="period_end")
     content = page(client, support_user, sub)
     assert "Cancellation</strong> <em>(scheduled)</em>" in content
     assert "at the period&#x27;s end · scheduled" in content
@@ -139,8 +144,12 @@ def test_a_change_and_a_cancel_scheduled_after_the_period_show_as_scheduled(
     make_team_plan()
     sub = subscribe(make_berlin_customer())
     march = datetime(2026, 3, 10, tzinfo=BERLIN)
-    lifecycle.change(subscription_id=sub.pk, at=march, proration="create_prorations", quantity=Decimal(12))
-    lifecycle.cancel(subscription_id=sub.pk, at=datetime(2026, 4, 20, tzinfo=BERLIN))
+    subscription_invoicing.subscription_change(
+        subscription_id=sub.pk, at=march, proration="create_prorations", quantity=Decimal(12)
+    )
+    subscription_invoicing.subscription_cancel(
+        subscription_id=sub.pk, at=datetime(2026, 4, 20, tzinfo=BERLIN)
+    )
     content = page(client, support_user, sub)
     # the cancel drops the change: only the cancel waits
     assert "to the same plan" not in content
@@ -148,7 +157,9 @@ def test_a_change_and_a_cancel_scheduled_after_the_period_show_as_scheduled(
     assert "2026-04-20" in content
 
     sub2 = subscribe(make_berlin_customer("cus_two", "Two"))
-    lifecycle.change(subscription_id=sub2.pk, at=march, proration="create_prorations", quantity=Decimal(12))
+    subscription_invoicing.subscription_change(
+        subscription_id=sub2.pk, at=march, proration="create_prorations", quantity=Decimal(12)
+    )
     content = page(client, support_user, sub2)
     assert "Seat change</strong> <em>(scheduled)</em>" in content
     assert "to the same plan, 12 seats (Prorate on the next invoice)" in content
@@ -157,13 +168,15 @@ def test_a_change_and_a_cancel_scheduled_after_the_period_show_as_scheduled(
 def test_the_subscription_page_shows_items_and_pending_lines(client: Client, finance_user: User) -> None:
     make_team_plan()
     sub = subscribe(make_berlin_customer())
-    lifecycle.change(subscription_id=sub.pk, at=JAN_16, proration="create_prorations", quantity=Decimal(15))
+    subscription_invoicing.subscription_change(
+        subscription_id=sub.pk, at=JAN_16, proration="create_prorations", quantity=Decimal(15)
+    )
     content = page(client, finance_user, sub)
-    assert "USD 49.00 per month" in content  # an item's charge
-    assert "USD 18.00 per unit" in content
+    assert "$49.00 per month" in content  # an item's charge
+    assert "$18.00 per unit" in content
     for line in PendingLine.objects.filter(subscription=sub):
         assert line.description in content
-    assert "USD 139.35" in content and "USD -92.90" in content
+    assert "$139.35" in content and "-$92.90" in content
 
 
 # --- read-only for everyone; the action for finance only --------------------------------------------
@@ -238,7 +251,9 @@ def test_the_cancel_action_reports_each_row_that_fails(client: Client, finance_u
     make_team_plan()
     ok = subscribe(make_berlin_customer("cus_ok", "Okay Ltd"))
     gone = subscribe(make_berlin_customer("cus_gone", "Gone Ltd"))
-    lifecycle.cancel(subscription_id=gone.pk, at=JAN_16)  # canceled already: the service refuses
+    subscription_invoicing.subscription_cancel(
+        subscription_id=gone.pk, at=JAN_16
+    )  # canceled already: the service refuses
 
     response = logged_in(client, finance_user).post(
         changelist_url(Subscription),
@@ -295,7 +310,7 @@ def test_the_list_filters_by_status_plan_anchor_and_currency(client: Client, sup
     make_team_plan("scale")
     team = subscribe(make_berlin_customer())
     scale = subscribe(make_berlin_customer("cus_scale", "Scale AG"), plan_code="scale")
-    lifecycle.cancel(subscription_id=scale.pk, at=JAN_16)
+    subscription_invoicing.subscription_cancel(subscription_id=scale.pk, at=JAN_16)
     client = logged_in(client, support_user)
 
     def found(**params: str) -> set[int]:
@@ -347,8 +362,12 @@ def test_the_subscription_page_runs_as_many_queries_however_long_its_history(
     client.get(url)  # warm the session and content types
     short = queries_for(client, url)
 
-    lifecycle.change(subscription_id=sub.pk, at=JAN_16, proration="create_prorations", quantity=Decimal(12))
-    lifecycle.change(subscription_id=sub.pk, at="period_end", proration="none", plan_code="scale")
+    subscription_invoicing.subscription_change(
+        subscription_id=sub.pk, at=JAN_16, proration="create_prorations", quantity=Decimal(12)
+    )
+    subscription_invoicing.subscription_change(
+        subscription_id=sub.pk, at="period_end", proration="none", plan_code="scale"
+    )
     for as_of in (FEB_1, datetime(2026, 3, 1, tzinfo=BERLIN), datetime(2026, 4, 1, tzinfo=BERLIN)):
         billing_run_execute(run_id=billing_run_create(as_of=as_of).pk)
     assert BilledPeriod.objects.filter(subscription=sub).count() >= 4
@@ -363,7 +382,9 @@ def test_pending_lines_are_listed_read_only_with_their_amount_and_currency(
 ) -> None:
     make_team_plan()
     sub = subscribe(make_berlin_customer())
-    lifecycle.change(subscription_id=sub.pk, at=JAN_16, proration="create_prorations", quantity=Decimal(15))
+    subscription_invoicing.subscription_change(
+        subscription_id=sub.pk, at=JAN_16, proration="create_prorations", quantity=Decimal(15)
+    )
     line = PendingLine.objects.filter(subscription=sub).order_by("amount").first()
     assert line is not None
 
@@ -372,7 +393,7 @@ def test_pending_lines_are_listed_read_only_with_their_amount_and_currency(
     content = response.content.decode()
     assert "Berliner Bits (cus_berlin)" in content
     assert f"#{sub.pk}" in content
-    assert "USD -92.90" in content and "USD 139.35" in content
+    assert "-$92.90" in content and "$139.35" in content
 
     client = logged_in(client, finance_user)
     assert client.get(change_url(line)).status_code == 200

@@ -19,7 +19,8 @@ from django.urls import reverse
 
 from accounts.models import Customer
 from accounts.services.customers import customer_create
-from billing.admin.usage import bar_chart, customer_usage_url, nice_ceiling
+from billing.admin.usage_chart import bar_chart, nice_ceiling
+from billing.admin.usage_report import customer_usage_url
 from billing.models import BillableMetric, UsageAlert, UsageAlertFiring, UsageAlertKind
 from billing.services import usage_ingest, usage_live
 from billing.services.catalog import metric_create

@@ -77,6 +77,8 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("contract-reject", "POST", "/api/v1/contracts/{contract}/reject", {"comment": "no"}, 403),
     ("contract-amend", "POST", "/api/v1/contracts/{contract}/amend", {"effective_at": "2026-08-01T00:00:00Z"}, 403),
     ("customer-credits", "GET", "/api/v1/customers/acme/credits", None, 403),
+    # the one-box search is a staff tool (finance, sales, support); the product addresses customers by id
+    ("search", "GET", "/api/v1/search?q=acme", None, 403),
 ]  # fmt: skip
 
 

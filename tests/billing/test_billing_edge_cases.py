@@ -18,7 +18,7 @@ from billing.services.catalog import PlanDraft, PriceDraft, coupon_create, metri
 from billing.services.usage_ingest import usage_events_ingest
 from billing.services.usage_schema import EventIn
 from invoicing.models import Invoice
-from invoicing.services import lifecycle
+from invoicing.services import subscription_invoicing
 from invoicing.services.billing_runs import billing_run_create, billing_run_execute
 from invoicing.services.finalization import invoice_finalize
 from invoicing.services.preview import upcoming_invoice
@@ -92,8 +92,8 @@ def test_changing_monthly_to_yearly_mid_period_starts_a_year_now_and_credits_the
     c = customer()
     flat_plan("monthly", "10.00")
     flat_plan("yearly", "120.00", interval="year")
-    sub, _ = lifecycle.subscribe(customer=c, plan_code="monthly", start=t(2026, 1, 1))
-    sub, invoice = lifecycle.change(
+    sub, _ = subscription_invoicing.subscription_create(customer=c, plan_code="monthly", start=t(2026, 1, 1))
+    sub, invoice = subscription_invoicing.subscription_change(
         subscription_id=sub.pk, at=t(2026, 1, 16), proration="create_prorations", plan_code="yearly"
     )
     assert (sub.current_period_start, sub.current_period_end) == (t(2026, 1, 16), t(2027, 1, 16))
@@ -113,11 +113,13 @@ def test_cancel_after_a_create_prorations_upgrade_bills_the_upgrade() -> None:
             prices=(PriceDraft(code="seat", model="per_unit", unit_amount=D("18.00")),),
         )
     )
-    sub, _ = lifecycle.subscribe(customer=c, plan_code="seats", start=t(2026, 4, 1), quantity=Decimal(10))
-    lifecycle.change(
+    sub, _ = subscription_invoicing.subscription_create(
+        customer=c, plan_code="seats", start=t(2026, 4, 1), quantity=Decimal(10)
+    )
+    subscription_invoicing.subscription_change(
         subscription_id=sub.pk, at=t(2026, 4, 16), proration="create_prorations", quantity=Decimal(15)
     )
-    lifecycle.cancel(subscription_id=sub.pk, at=t(2026, 4, 21))
+    subscription_invoicing.subscription_cancel(subscription_id=sub.pk, at=t(2026, 4, 21))
     run(t(2026, 6, 1))
     assert not PendingLine.objects.filter(invoiced_at__isnull=True).exists()
     prorations = sorted(a for k, a, _ in all_lines(c) if k == "proration")
@@ -131,9 +133,11 @@ def test_cancel_after_a_create_prorations_upgrade_bills_the_upgrade() -> None:
 def test_a_one_off_charge_is_billed_when_the_only_subscription_is_canceled() -> None:
     c = customer()
     flat_plan("a", "30.00")
-    sub, _ = lifecycle.subscribe(customer=c, plan_code="a", start=t(2026, 4, 1))
-    lifecycle.charge(customer=c, description="Onboarding", unit_amount=D("100.00"))
-    lifecycle.cancel(subscription_id=sub.pk, at=t(2026, 4, 16))
+    sub, _ = subscription_invoicing.subscription_create(customer=c, plan_code="a", start=t(2026, 4, 1))
+    subscription_invoicing.one_off_charge_create(
+        customer=c, description="Onboarding", unit_amount=D("100.00")
+    )
+    subscription_invoicing.subscription_cancel(subscription_id=sub.pk, at=t(2026, 4, 16))
     run(t(2026, 6, 1))
     assert [a for k, a, d in all_lines(c) if d == "Onboarding"] == [D("100.00")]
 
@@ -142,7 +146,9 @@ def test_a_once_coupon_discounts_the_first_invoice_only() -> None:
     c = customer()
     usage_plan()
     coupon_create(code="ten", amount_off=D("10.00"), currency="USD", duration="once")
-    lifecycle.subscribe(customer=c, plan_code="api", start=t(2026, 1, 1), coupon_code="ten")
+    subscription_invoicing.subscription_create(
+        customer=c, plan_code="api", start=t(2026, 1, 1), coupon_code="ten"
+    )
     events(50, t(2026, 1, 10), "e")
     run(t(2026, 2, 1))
     assert [(a, d) for k, a, d in all_lines(c) if k == "discount"] == [
@@ -154,7 +160,9 @@ def test_a_once_coupon_after_a_trial_discounts_the_first_paid_invoice() -> None:
     c = customer()
     flat_plan("basic", "60.00")
     coupon_create(code="p20", percent_off=D("20"), duration="once")
-    lifecycle.subscribe(customer=c, plan_code="basic", start=t(2026, 1, 1), coupon_code="p20", trial_days=14)
+    subscription_invoicing.subscription_create(
+        customer=c, plan_code="basic", start=t(2026, 1, 1), coupon_code="p20", trial_days=14
+    )
     run(t(2026, 1, 16))
     assert [invoice.total for invoice in Invoice.objects.filter(customer=c)] == [D("48.00")]
 
@@ -163,9 +171,11 @@ def test_canceling_with_a_percent_coupon_credits_no_more_than_was_paid() -> None
     c = customer()
     flat_plan("basic", "60.00")
     coupon_create(code="p20", percent_off=D("20"), duration="once")
-    sub, first = lifecycle.subscribe(customer=c, plan_code="basic", start=t(2026, 4, 1), coupon_code="p20")
+    sub, first = subscription_invoicing.subscription_create(
+        customer=c, plan_code="basic", start=t(2026, 4, 1), coupon_code="p20"
+    )
     assert first is not None and first.total == D("48.00")
-    _, final = lifecycle.cancel(subscription_id=sub.pk, at=t(2026, 4, 16))
+    _, final = subscription_invoicing.subscription_cancel(subscription_id=sub.pk, at=t(2026, 4, 16))
     assert final is not None and final.total == D("-24.00")
 
 
@@ -173,7 +183,9 @@ def test_late_usage_in_the_grace_window_refreshes_the_discount_too() -> None:
     c = customer()
     usage_plan()
     coupon_create(code="half", percent_off=D("50"), duration="forever")
-    lifecycle.subscribe(customer=c, plan_code="api", start=t(2026, 1, 1), coupon_code="half")
+    subscription_invoicing.subscription_create(
+        customer=c, plan_code="api", start=t(2026, 1, 1), coupon_code="half"
+    )
     events(100, t(2026, 1, 10), "e")
     run(t(2026, 2, 1))
     invoice = Invoice.objects.get(customer=c, billing_date=t(2026, 2, 1))
@@ -187,7 +199,7 @@ def test_late_usage_after_finalization_is_adjusted_once(settings: Any, auto_fina
     settings.RATECARD_AUTO_FINALIZE = auto_finalize
     c = customer()
     usage_plan()
-    lifecycle.subscribe(customer=c, plan_code="api", start=t(2026, 1, 1))
+    subscription_invoicing.subscription_create(customer=c, plan_code="api", start=t(2026, 1, 1))
     events(100, t(2026, 1, 10), "e")
     run(t(2026, 2, 1))
     invoice_finalize(
@@ -203,9 +215,11 @@ def test_the_preview_counts_a_one_off_once_with_two_subscriptions() -> None:
     c = customer()
     flat_plan("a", "10.00")
     flat_plan("b", "20.00")
-    lifecycle.subscribe(customer=c, plan_code="a", start=t(2026, 1, 1))
-    lifecycle.subscribe(customer=c, plan_code="b", start=t(2026, 1, 1))
-    lifecycle.charge(customer=c, description="Onboarding", unit_amount=D("100.00"))
+    subscription_invoicing.subscription_create(customer=c, plan_code="a", start=t(2026, 1, 1))
+    subscription_invoicing.subscription_create(customer=c, plan_code="b", start=t(2026, 1, 1))
+    subscription_invoicing.one_off_charge_create(
+        customer=c, description="Onboarding", unit_amount=D("100.00")
+    )
     preview = upcoming_invoice(customer=c)
     run(t(2026, 2, 1))
     assert (

@@ -14,9 +14,10 @@ from rest_framework.test import APIClient
 from billing.services.usage_ingest import usage_events_ingest
 from billing.services.usage_schema import EventIn
 from invoicing.models import Invoice
+from invoicing.selectors import customer_credit_balance
 from invoicing.services.credit_notes import credit_note_create
-from invoicing.services.drafts import customer_credit_balance
-from invoicing.services.finalization import invoice_finalize, invoice_record_payment, invoice_void
+from invoicing.services.finalization import invoice_finalize, invoice_void
+from invoicing.services.payments import invoice_record_payment
 
 pytestmark = pytest.mark.django_db
 

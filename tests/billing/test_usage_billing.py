@@ -17,7 +17,8 @@ from billing.services.usage_schema import EventIn
 from invoicing.models import Invoice, InvoiceLine
 from invoicing.services.billing_runs import billing_run_create, billing_run_execute
 from invoicing.services.dunning import dunning_run, invoice_payment_failed
-from invoicing.services.finalization import invoice_finalize, invoice_record_payment
+from invoicing.services.finalization import invoice_finalize
+from invoicing.services.payments import invoice_record_payment
 
 pytestmark = pytest.mark.django_db
 

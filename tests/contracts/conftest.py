@@ -8,11 +8,17 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from billing.display import format_money
 from invoicing.models import Invoice
 
 
 def D(value: str) -> Decimal:
     return Decimal(value)
+
+
+def money(value: str, currency: str = "USD") -> str:
+    """An amount as the admin shows it (the one formatter: ``$1,000.00``)."""
+    return format_money(Decimal(value), currency)
 
 
 PREMIUM = {

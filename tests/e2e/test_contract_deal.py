@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 
 from billing.models import Contract
 from invoicing.models import Invoice
-from tests.contracts.conftest import make_premium
+from tests.contracts.conftest import make_premium, money
 from tests.e2e.conftest import log_in, shot
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,11 +55,11 @@ def test_sales_configures_a_deal_and_finance_approves_it(
     page.wait_for_function(
         "() => document.querySelector('#preview[data-state=ready] #preview-phase-1')"
         "?.innerText.includes('Onboarding') && document.querySelector('#preview-phase-2')"
-        "?.innerText.includes('USD 750.00')"
+        f"?.innerText.includes('{money('750.00')}')"
     )
     first = page.locator("#preview-phase-1").inner_text()
-    assert "Seats × 10" in first and "140.00" in first and "Onboarding" in first and "USD 890.00" in first
-    assert "−USD 890.00" in first  # the credit covers the first invoice
+    assert "Seats × 10" in first and "140.00" in first and "Onboarding" in first and money("890.00") in first
+    assert f"−{money('890.00')}" in first  # the credit covers the first invoice
     print(shot(page, "contract-1-sales-deal-preview"))
 
     page.click("#submit-deal")
@@ -76,7 +76,7 @@ def test_sales_configures_a_deal_and_finance_approves_it(
     finance.goto(f"{base}/admin/billing/contract/approvals/")
     card = finance.locator(f"#contract-{contract.pk}")
     assert "Ramp agreed with procurement" in card.inner_text()
-    assert "list: USD 18.00 per unit" in card.inner_text() and "USD 14.00" in card.inner_text()
+    assert f"list: {money('18.00')} per unit" in card.inner_text() and money("14.00") in card.inner_text()
     print(shot(finance, "contract-3-finance-queue"))
     finance.fill(f"input[aria-label='approval comment for {contract.pk}']", "Within the discount policy.")
     finance.click(f"#approve-{contract.pk}")
@@ -94,3 +94,10 @@ def test_sales_configures_a_deal_and_finance_approves_it(
     finance.goto(f"{base}/admin/billing/contract/{contract.pk}/change/")
     assert "Within the discount policy." in finance.locator("#content").inner_text()
     print(shot(finance, "contract-6-contract-page"))
+
+    # the customer page names the deal, its commitment and the prepaid credit (not yet drawn: a draft)
+    finance.goto(f"{base}/admin/customers/{invoice.customer_id}/#contract")
+    section = finance.locator("#contract").inner_text()
+    assert f"Contract #{contract.pk} v1" in section and "minimum commitment" in section
+    assert f"Prepaid credit available now: {money('1000.00')}" in section
+    print(shot(finance, "contract-7-customer-page"))

@@ -42,13 +42,13 @@ def test_finance_sees_charts_switches_currency_and_drills_into_aging(
     assert [c["id"] for c in charts] == ["chart-mrr", "chart-movements", "chart-revenue", "chart-aging"]
     assert all(c["chart"] and c["points"] > 0 and c["painted"] > 1000 for c in charts), charts
     kpis = page.locator(".fin-kpi-value").all_inner_texts()
-    assert kpis[0] == "USD 100.00" and kpis[1] == "USD 1,200.00"
+    assert kpis[0] == "$100.00" and kpis[1] == "$1,200.00"
     print(shot(page, "dashboard-usd"))
 
     page.select_option("#fin-currency", "EUR")  # submits the form: every figure in EUR
     page.wait_for_url("**/admin/?currency=EUR")
     page.wait_for_selector("html[data-finance-charts=drawn]")
-    assert page.locator(".fin-kpi-value").first.inner_text() == "EUR 50.00"
+    assert page.locator(".fin-kpi-value").first.inner_text() == "€50.00"
     print(shot(page, "dashboard-eur"))
 
     page.click("text=Receivables aging")

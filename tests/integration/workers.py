@@ -27,7 +27,7 @@ from accounts.models import Customer
 from billing.models import BillingTiming, Subscription
 from billing.services.catalog import PlanDraft, PriceDraft, plan_create
 from invoicing.models import BilledPeriod, BillingRun, BillingRunChunk, Invoice, InvoiceLine, InvoiceStatus
-from invoicing.services.lifecycle import subscribe
+from invoicing.services.subscription_invoicing import subscription_create
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = datetime(2026, 2, 1, tzinfo=UTC)
@@ -181,7 +181,7 @@ def make_subscriptions(n: int, *, billing: str = BillingTiming.IN_ADVANCE) -> No
         Customer(external_id=f"c{i:04d}", name=f"Customer {i}", currency="USD") for i in range(n)
     )
     for customer in Customer.objects.order_by("id"):
-        subscribe(
+        subscription_create(
             customer=customer,
             plan_code="premium",
             start=datetime(2026, 1, 1, tzinfo=UTC),

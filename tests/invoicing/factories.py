@@ -1,4 +1,5 @@
-"""Helpers that build invoices the way billing does: a customer, a draft, lines, recalculated totals."""
+"""Helpers that build invoices the way billing does: a customer, and drafts written by production's one draft
+writer (``write_invoice_plans``), so their lines, tax and totals are computed as a billing run's are."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 from accounts.models import Customer
 from accounts.services.customers import customer_create
-from invoicing.models import Invoice, InvoiceDocument, LineKind
+from invoicing.models import BillingRun, Invoice, InvoiceDocument, LineKind
 from invoicing.services.documents import document_year
-from invoicing.services.drafts import LineDraft, draft_invoice_for, invoice_add_lines, invoice_recalculate
+from invoicing.services.drafts import InvoicePlan, LineDraft, write_invoice_plans
 
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
 FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
@@ -113,13 +114,20 @@ def make_draft(
     billing_date: datetime = FEB_1,
     group_key: str = "",
     tax_rate: Decimal | None = None,
+    run: BillingRun | None = None,
 ) -> Invoice:
-    """A recalculated draft with ``lines`` (default: one 100.00 subscription line)."""
+    """A draft with ``lines`` (default: one 100.00 subscription line), written as billing writes drafts."""
     customer = customer or make_customer()
-    invoice = draft_invoice_for(customer=customer, billing_date=billing_date, group_key=group_key)
-    # a just-created draft still holds the int defaults (0) that invoice_recalculate refuses
-    invoice.refresh_from_db()
-    invoice_add_lines(
-        invoice=invoice, lines=lines if lines is not None else [subscription_line()], tax_rate=tax_rate
+    plan = InvoicePlan(
+        customer_id=customer.pk,
+        billing_date=billing_date,
+        group_key=group_key,
+        subscription_id=None,
+        tax_rate=Decimal(customer.tax_rate_percent) if tax_rate is None else tax_rate,
+        currency=customer.currency,
+        net_terms_days=customer.net_terms_days,
+        lines=lines if lines is not None else [subscription_line()],
     )
-    return invoice_recalculate(invoice=invoice)
+    invoice = write_invoice_plans(plans=[plan], run=run).of(plan)
+    invoice.refresh_from_db()  # totals were recomputed in bulk
+    return invoice

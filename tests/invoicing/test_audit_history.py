@@ -21,7 +21,7 @@ from simple_history.models import HistoricalRecords
 from accounts.audit import SYSTEM_ACTOR
 from billing.models import Subscription
 from invoicing.models import BalanceTransaction, Invoice, InvoiceLine, Payment
-from invoicing.services.finalization import invoice_record_payment
+from invoicing.services.payments import invoice_record_payment
 
 pytestmark = pytest.mark.django_db
 

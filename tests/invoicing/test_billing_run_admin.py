@@ -62,7 +62,7 @@ def test_finance_starts_a_run_as_of_now_and_sees_what_it_billed(
     assert len(created) == run.invoices_created == 2
     assert sum((inv.total for inv in created), Decimal(0)) == Decimal("100.00")
     html = run_page(finance, run)
-    assert "2 invoice(s)</a>: EUR 100.00" in html
+    assert "2 invoice(s)</a>: €100.00" in html
     assert f"?billing_run__id__exact={run.pk}&amp;currency__exact=EUR" in html
     assert "1 of 1 chunk(s) done · Completed" in html
     assert "has finished: completed, 2 invoice(s) created." in html  # the message after the redirect

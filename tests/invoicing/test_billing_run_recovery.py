@@ -39,7 +39,7 @@ from invoicing.services.billing_runs import (
     billing_run_start,
 )
 from invoicing.services.billing_sweep import billing_runs_sweep
-from invoicing.services.lifecycle import subscribe
+from invoicing.services.subscription_invoicing import subscription_create
 from invoicing.tasks import bill_chunk
 from invoicing.tasks import billing_runs_sweep as sweep_task
 from tests.integration.workers import AS_OF, ROOT, assert_billed_exactly_once, free_port, make_subscriptions
@@ -399,7 +399,7 @@ def test_a_subscription_that_cannot_be_billed_is_a_failure_and_the_rest_of_the_c
         )
     )
     customer = Customer.objects.create(external_id="giant", name="Giant", currency="USD")
-    huge, _ = subscribe(
+    huge, _ = subscription_create(
         customer=customer, plan_code="giant", start=AS_OF - timedelta(days=31), quantity=Decimal(1)
     )
     Subscription.objects.filter(pk=huge.pk).update(quantity=Decimal(10**11))

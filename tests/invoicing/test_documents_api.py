@@ -15,7 +15,8 @@ from rest_framework.test import APIClient
 from accounts.models import Contact
 from invoicing.models import CreditNote, EmailOutbox, Invoice, InvoiceDocument, InvoiceStatus, LineKind
 from invoicing.services.drafts import LineDraft
-from invoicing.services.finalization import invoice_finalize, invoice_record_payment
+from invoicing.services.finalization import invoice_finalize
+from invoicing.services.payments import invoice_record_payment
 from tests.invoicing.factories import (
     FEB_1,
     JAN_1,

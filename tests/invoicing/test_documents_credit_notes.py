@@ -9,9 +9,10 @@ import pytest
 
 from config.errors import Conflict, NotFound, ValidationFailed
 from invoicing.models import BalanceTransaction, CreditNote, Invoice, InvoiceStatus
+from invoicing.selectors import customer_credit_balance
 from invoicing.services.credit_notes import credit_note_create, invoice_creditable
-from invoicing.services.drafts import customer_credit_balance
-from invoicing.services.finalization import invoice_finalize, invoice_record_payment, invoice_void
+from invoicing.services.finalization import invoice_finalize, invoice_void
+from invoicing.services.payments import invoice_record_payment
 from tests.invoicing.factories import MAR_1, make_customer, make_draft, subscription_line
 
 pytestmark = pytest.mark.django_db

@@ -13,13 +13,14 @@ from django.db import connection
 
 from config.errors import Conflict, ErrorCode, ValidationFailed
 from invoicing.models import BalanceTransaction, Invoice, InvoiceStatus, LineKind, NumberSequence, Payment
-from invoicing.services.drafts import LineDraft, customer_credit_balance
+from invoicing.selectors import customer_credit_balance
+from invoicing.services.drafts import LineDraft
 from invoicing.services.finalization import (
     invoice_finalize,
     invoice_mark_uncollectible,
-    invoice_record_payment,
     invoice_void,
 )
+from invoicing.services.payments import invoice_record_payment
 from tests.invoicing.factories import (
     FEB_1,
     JAN_1,

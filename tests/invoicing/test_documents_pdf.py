@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from billing.display import format_money
 from invoicing.models import Invoice, LineKind
 from invoicing.services.credit_notes import credit_note_create
 from invoicing.services.drafts import LineDraft
 from invoicing.services.finalization import invoice_finalize
-from invoicing.services.pdf import invoice_html, invoice_pdf, money, payment_terms, quantity, unit_price
+from invoicing.services.pdf import invoice_html, invoice_pdf, payment_terms, quantity
 from tests.invoicing.factories import (
     FEB_1,
     MAR_1,
@@ -28,12 +29,13 @@ AT = datetime(2026, 2, 3, 23, 30, tzinfo=UTC)
 
 
 def test_money_is_shown_with_the_currency_symbol_and_minor_unit() -> None:
-    assert money(Decimal("1234.5"), "USD") == "$1,234.50"
-    assert money(Decimal("-90"), "EUR") == "-€90.00"
-    assert money(Decimal("1200"), "JPY") == "¥1,200"
-    assert unit_price(Decimal("0.0004"), "USD") == "$0.0004"
-    assert unit_price(Decimal("18"), "USD") == "$18.00"
-    assert quantity(Decimal("1500.000000000000")) == "1,500"
+    # the PDF uses the one formatter (tests/test_money_format.py pins it), here in the default locale
+    assert format_money(Decimal("1234.5"), "USD") == "$1,234.50"
+    assert format_money(Decimal("-90"), "EUR") == "-€90.00"
+    assert format_money(Decimal("1200"), "JPY") == "¥1,200"
+    assert format_money(Decimal("0.0004"), "USD") == "$0.0004"
+    assert quantity(Decimal("1500.000000000000"), "en_US") == "1,500"
+    assert quantity(Decimal("1500.000000000000"), "en_DE") == "1.500"
     assert (payment_terms(30), payment_terms(0)) == ("Net 30", "Due on receipt")
 
 
@@ -57,11 +59,13 @@ def test_a_finalized_invoice_reads_like_an_invoice() -> None:
         "Net 30",
         "Pro plan",
         "Feb 1, 2026 – Mar 1, 2026",  # the line's service period
-        "Units 101 – 1,000",  # tier detail of the usage line
-        "900 × $0.08",
-        "$156.00",  # subtotal
-        "$29.64",  # tax: 9.31 + 20.33
-        "$185.64",  # total and amount due
+        # amounts and quantities read as in the customer's country (en_DE: English words, German
+        # numbers; "US$" because "$" alone is ambiguous there): docs/money.md
+        "Units 101 – 1.000",  # tier detail of the usage line
+        "900 × 0,08\xa0US$",
+        "156,00\xa0US$",  # subtotal
+        "29,64\xa0US$",  # tax: 9.31 + 20.33
+        "185,64\xa0US$",  # total and amount due
         'counter(page) " of " counter(pages)',
     ):
         assert text in html, text
@@ -88,7 +92,7 @@ def test_a_draft_is_marked_draft_and_uses_the_live_customer() -> None:
 
 
 def test_credits_and_credit_invoices_are_spelled_out() -> None:
-    customer = make_customer()
+    customer = make_customer(country="US")  # en_US: $30.00
     credit = LineDraft(
         kind=LineKind.PRORATION,
         description="Unused time",
@@ -105,7 +109,9 @@ def test_credits_and_credit_invoices_are_spelled_out() -> None:
 
     following = invoice_finalize(invoice_id=make_draft(customer, billing_date=MAR_1).pk, at=AT)
     html = invoice_html(invoice=following)
-    assert "Credits applied" in html and "-$30.00" in html and "$70.00" in html
+    # what reduces the amount due reads as the positive amount its label names
+    assert '<td>Credits applied</td><td class="num">$30.00</td>' in html and "$70.00" in html
+    assert "-$30.00" not in html
 
 
 def test_a_credit_note_leaves_the_issued_invoice_document_as_issued() -> None:

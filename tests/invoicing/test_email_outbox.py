@@ -14,10 +14,10 @@ from rest_framework.test import APIClient
 
 from config.mail import BACKENDS, SMTP, mail_settings, parse_email_url
 from invoicing.models import EmailOutbox, Invoice
-from invoicing.services.documents import invoice_send
 from invoicing.services.dunning import dunning_run, invoice_payment_failed
 from invoicing.services.email_outbox import email_deliver, email_outbox_due, email_retry
 from invoicing.services.finalization import invoice_finalize
+from invoicing.services.invoice_sending import invoice_send
 from tests.invoicing.factories import make_customer, make_draft, stored_pdf
 
 pytestmark = pytest.mark.django_db

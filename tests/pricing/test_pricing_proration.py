@@ -10,110 +10,58 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.pricing.errors import PricingError
 from billing.pricing.money import MONEY_CONTEXT, round_amount
+from billing.pricing.price_spec import PriceModel, PriceSpec
 from billing.pricing.proration import (
-    days_in,
-    price_change_prorations,
     prorate,
-    proration_credit,
     proration_fraction,
-    quantity_change_prorations,
 )
+from billing.pricing.rating import rate_price
 
 D = Decimal
 BERLIN = ZoneInfo("Europe/Berlin")
 APRIL = (datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC))  # 30 days
 
 
-def test_seat_upgrade_at_half_period_credits_90_and_charges_135() -> None:
-    credit, charge = quantity_change_prorations(
-        unit_amount=D("18.00"),
-        old_quantity=D(10),
-        new_quantity=D(15),
-        period_start=APRIL[0],
-        period_end=APRIL[1],
-        at=datetime(2026, 4, 16, tzinfo=UTC),
-        currency="USD",
-        name="Seat",
+def _prorated(spec: PriceSpec, quantity: Decimal, at: datetime, sign: int = 1) -> Decimal:
+    """What billing charges for the rest of April from ``at`` (billing.services.subscription_prorations)."""
+    fraction = proration_fraction(APRIL[0], APRIL[1], at, APRIL[1])
+    line = rate_price(
+        spec=spec, quantity=quantity, currency="USD", description="", kind="proration", fraction=fraction
     )
-    assert credit.amount == D("-90.00")
-    assert charge.amount == D("135.00")
-    assert credit.amount + charge.amount == D("45.00")
-    assert credit.fraction == charge.fraction == Fraction(15, 30)
-    assert (credit.quantity, charge.quantity) == (D(10), D(15))
-    assert credit.period_start == datetime(2026, 4, 16, tzinfo=UTC)
-    assert credit.period_end == APRIL[1]
-    assert credit.description == "Unused time on 10 x Seat after 16 Apr 2026"
-    assert charge.description == "Remaining time on 15 x Seat after 16 Apr 2026"
-    assert str(credit.amount) == "-90.00"
+    return sign * line.amount
+
+
+def test_seat_upgrade_at_half_period_credits_90_and_charges_135() -> None:
+    seat = PriceSpec(model=PriceModel.PER_UNIT, unit_amount=D("18.00"))
+    at = datetime(2026, 4, 16, tzinfo=UTC)
+    assert proration_fraction(APRIL[0], APRIL[1], at, APRIL[1]) == Fraction(15, 30)
+    credit, charge = _prorated(seat, D(10), at, sign=-1), _prorated(seat, D(15), at)
+    assert (credit, charge) == (D("-90.00"), D("135.00"))
+    assert credit + charge == D("45.00")
 
 
 def test_plan_change_credits_old_price_and_charges_new_one() -> None:
-    credit, charge = price_change_prorations(
-        old_amount=D("30.00"),
-        new_amount=D("100.00"),
-        period_start=APRIL[0],
-        period_end=APRIL[1],
-        at=datetime(2026, 4, 21, tzinfo=UTC),
-        currency="USD",
-        old_name="Starter",
-        new_name="Pro",
-    )
-    assert credit.amount == D("-10.00")
-    assert charge.amount == D("33.33")
-    assert credit.description == "Unused time on Starter after 21 Apr 2026"
-    assert charge.description == "Remaining time on Pro after 21 Apr 2026"
+    at = datetime(2026, 4, 21, tzinfo=UTC)
+    starter = PriceSpec(model=PriceModel.FLAT, amount=D("30.00"))
+    pro = PriceSpec(model=PriceModel.FLAT, amount=D("100.00"))
+    assert _prorated(starter, D(1), at, sign=-1) == D("-10.00")
+    assert _prorated(pro, D(1), at) == D("33.33")
 
 
 def test_each_proration_line_is_rounded_once() -> None:
     # 10.00 x 1/3 = 3.333... -> 3.33 (not 10.00 rounded per day and summed).
     start = datetime(2026, 1, 1, tzinfo=UTC)
     end = start + timedelta(days=3)
-    line = proration_credit(
-        quantity=D(1),
-        unit_amount=D("10.00"),
-        period_start=start,
-        period_end=end,
-        at=start + timedelta(days=2),
-        currency="USD",
-    )
-    assert line.fraction == Fraction(1, 3)
-    assert line.amount == D("-3.33")
-
-
-def test_change_outside_the_period_is_rejected() -> None:
-    with pytest.raises(ValueError, match="at"):
-        quantity_change_prorations(
-            unit_amount=D(1),
-            old_quantity=D(1),
-            new_quantity=D(2),
-            period_start=APRIL[0],
-            period_end=APRIL[1],
-            at=APRIL[1],
-            currency="USD",
-        )
-
-
-def test_negative_quantity_is_rejected_naming_it() -> None:
-    with pytest.raises(PricingError) as error:
-        proration_credit(
-            quantity=D(-1),
-            unit_amount=D(1),
-            period_start=APRIL[0],
-            period_end=APRIL[1],
-            at=APRIL[0],
-            currency="USD",
-        )
-    assert error.value.field == "quantity"
+    fraction = proration_fraction(start, end, start + timedelta(days=2), end)
+    assert fraction == Fraction(1, 3)
+    assert round_amount(prorate(D("10.00"), fraction), "USD") == D("3.33")
 
 
 def test_fraction_is_by_elapsed_time_across_dst() -> None:
     # March 2026 in Berlin lasts 30 days 23 hours; the first day is 24 of those 743 hours.
     start, end = datetime(2026, 3, 1, tzinfo=BERLIN), datetime(2026, 4, 1, tzinfo=BERLIN)
     assert proration_fraction(start, end, start, datetime(2026, 3, 2, tzinfo=BERLIN)) == Fraction(24, 743)
-    assert days_in(start, end) == D("31.00")
-    assert days_in(start, datetime(2026, 3, 16, 12, tzinfo=BERLIN)) == D("15.50")
 
 
 def test_fraction_clamps_to_the_period_and_needs_aware_datetimes() -> None:

@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from billing.pricing.money import round_amount
-from invoicing.services.finalization import invoice_record_payment
+from invoicing.services.payments import invoice_record_payment
 from tests.reporting.books import post
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from invoicing.models import Invoice
-from invoicing.services.finalization import invoice_record_payment
+from invoicing.services.payments import invoice_record_payment
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,10 @@
-"""Subscription lifecycle across both apps, each in one transaction: subscribe and bill the first fees,
-change or cancel in the current period (or schedule it for later), and invoice prorations at once when asked.
-The API and the admin call these; billing.services.subscriptions does the subscription side.
+"""Subscription invoicing: each subscription operation with what it bills, in one transaction.
+
+Create and bill the first fees, change or cancel in the current period (or schedule it for later), put a
+one-off charge on the next invoice or on its own invoice now, and invoice prorations at once when asked.
+The API, the admin and the demo call these; billing's services of the same names
+(``billing.services.subscriptions``, ``charges``) do the subscription side, and the invoices are written
+by the one draft writer (``drafts.write_invoice_plans``).
 """
 
 from __future__ import annotations
@@ -10,39 +14,34 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from django.db import transaction
-from django.db.models import Q
 
 from accounts.models import Customer
 from billing.models import BillingTiming, PendingLine, PlanVersion, Subscription, SubscriptionStatus
 from billing.pricing import Period, proration_fraction
-from billing.services import subscriptions as subs_service
-from billing.services.charges import one_off_charge_create
+from billing.services import charges as billing_charges
+from billing.services import subscriptions as billing_subscriptions
 from billing.services.entitlements import entitlements_invalidate
+from billing.services.pending_lines import (
+    pending_lines_invoice_now_exist,
+    pending_lines_lock_for_invoice_now,
+    pending_lines_mark_invoiced,
+)
 from billing.services.scheduled_changes import (
     is_after_current_period,
     scheduled_cancel_create,
     scheduled_change_create,
     scheduled_changes_drop_for_cancel,
 )
-from billing.services.subscription_periods import full_period_fraction
-from billing.services.subscriptions import (
-    LIVE_STATUSES,
-    PERIOD_END,
-    lock_subscription,
-    prices_of,
-    schedule_of,
-)
+from billing.services.subscription_charges import prices_of
+from billing.services.subscription_periods import full_period_fraction, schedule_of
+from billing.services.subscription_status import subscription_cancel_at_period_end
+from billing.services.subscriptions import PERIOD_END, lock_subscription
 from billing.services.usage import usage_quantities
 from invoicing.models import BilledPeriod, Invoice
-from invoicing.services import rating
-from invoicing.services.drafts import LineDraft
-from invoicing.services.subscription_billing import (
-    BillResult,
-    InvoicePlan,
-    group_key_for,
-    subscriptions_discounted,
-    write_invoice_plans,
-)
+from invoicing.selectors import subscriptions_discounted
+from invoicing.services import line_drafts
+from invoicing.services.drafts import InvoicePlan, LineDraft, write_invoice_plans
+from invoicing.services.subscription_billing import group_key_for
 
 
 def _forget_entitlements(customer_id: int) -> None:
@@ -70,7 +69,7 @@ def _bill_once(
         return None
     if not lines:
         return None
-    lines, _ = rating.with_discount(
+    lines, _ = line_drafts.with_discount(
         sub=sub,
         coupon=sub.coupon,
         lines=lines,
@@ -89,18 +88,17 @@ def _bill_once(
         lines=lines,
         records=[(sub.pk, sub.current_period_start, sub.current_period_end, reason)],
     )
-    drafts = write_invoice_plans(plans=[plan], run=None, result=BillResult())
-    invoice = drafts[(sub.customer_id, at, group_key)]
+    invoice = write_invoice_plans(plans=[plan], run=None).of(plan)
     invoice.refresh_from_db()  # its totals were recomputed in bulk
     return invoice
 
 
-def bill_initial(*, sub: Subscription) -> Invoice | None:
+def subscription_initial_bill(*, sub: Subscription) -> Invoice | None:
     """The first in-advance fees of a new subscription (prorated to the calendar boundary); none in a trial."""
     if sub.status == SubscriptionStatus.TRIALING:
         return None
     period = Period(sub.current_period_start, sub.current_period_end)
-    lines = rating.advance_lines(
+    lines = line_drafts.advance_lines(
         prices=prices_of(sub.plan_version),
         plan_name=sub.plan_version.name,
         seats=sub.quantity,
@@ -114,7 +112,7 @@ def bill_initial(*, sub: Subscription) -> Invoice | None:
     )
 
 
-def subscribe(
+def subscription_create(
     *,
     customer: Customer,
     plan_code: str,
@@ -126,7 +124,7 @@ def subscribe(
 ) -> tuple[Subscription, Invoice | None]:
     """Create a subscription and invoice its first in-advance fees at once (as Stripe does)."""
     with transaction.atomic():
-        sub = subs_service.subscription_create(
+        sub = billing_subscriptions.subscription_create(
             customer=customer,
             plan_code=plan_code,
             start=start,
@@ -136,7 +134,7 @@ def subscribe(
             user=user,
         )
         sub = _lock(sub.pk)
-        invoice = bill_initial(sub=sub)
+        invoice = subscription_initial_bill(sub=sub)
         _forget_entitlements(sub.customer_id)
     return sub, invoice
 
@@ -155,16 +153,8 @@ def _invoice_pending_now(
     ``final`` (a cancellation): every pending line of the subscription goes on it, and so do the
     customer's one-off charges when no other subscription is left to carry them.
     """
-    wanted = Q(subscription=sub) if final else Q(subscription=sub, invoice_now=True)
-    others = Subscription.objects.filter(customer_id=sub.customer_id, status__in=LIVE_STATUSES).exclude(
-        pk=sub.pk
-    )
-    if final and not others.exists():
-        wanted |= Q(customer_id=sub.customer_id, subscription__isnull=True)
-    pending = list(
-        PendingLine.objects.select_for_update().filter(wanted, invoiced_at__isnull=True).order_by("id")
-    )
-    lines = rating.pending_drafts(pending) + extra
+    pending = pending_lines_lock_for_invoice_now(subscription=sub, final=final)
+    lines = line_drafts.pending_drafts(pending) + extra
     invoice = _bill_once(
         sub=sub,
         at=at,
@@ -173,12 +163,12 @@ def _invoice_pending_now(
         group_key=f"{reason}:{sub.pk}",
         credits_for_period=credits_for_period,
     )
-    if pending and invoice is not None:
-        PendingLine.objects.filter(pk__in=[p.pk for p in pending]).update(invoiced_at=at)
+    if invoice is not None:
+        pending_lines_mark_invoiced(pending_line_ids=[p.pk for p in pending], at=at)
     return invoice
 
 
-def change(
+def subscription_change(
     *,
     subscription_id: int,
     at: datetime | Literal["period_end"],
@@ -204,10 +194,10 @@ def change(
             assert isinstance(at, datetime)
             scheduled_change_create(at=at, **asked)
             return _lock(subscription_id), None
-        return change_now(at=at, **asked)
+        return subscription_change_now(at=at, **asked)
 
 
-def change_now(
+def subscription_change_now(
     *,
     subscription_id: int,
     at: datetime | Literal["period_end"],
@@ -219,7 +209,7 @@ def change_now(
 ) -> tuple[Subscription, Invoice | None]:
     """Change at ``at`` in the current period (or at its end); call inside ``transaction.atomic``."""
     period_start = _lock(subscription_id).current_period_start  # the period its credits are for
-    sub, change_row = subs_service.subscription_change(
+    sub, change_row = billing_subscriptions.subscription_change(
         subscription_id=subscription_id,
         at=at,
         proration=proration,
@@ -229,7 +219,7 @@ def change_now(
         user=user,
     )
     invoice = None
-    if PendingLine.objects.filter(change=change_row, invoice_now=True, invoiced_at__isnull=True).exists():
+    if pending_lines_invoice_now_exist(change=change_row):
         sub = _lock(sub.pk)
         invoice = _invoice_pending_now(
             sub=sub,
@@ -242,7 +232,7 @@ def change_now(
     return sub, invoice
 
 
-def cancel(
+def subscription_cancel(
     *, subscription_id: int, at: datetime | Literal["period_end"], user: Any = None
 ) -> tuple[Subscription, Invoice | None]:
     """Cancel at period end, or at ``at`` with a final invoice: usage up to ``at`` and the unused fees credited.
@@ -252,25 +242,22 @@ def cancel(
     """
     with transaction.atomic():
         if at == PERIOD_END:
-            _lock(subscription_id)
-            scheduled_changes_drop_for_cancel(subscription_id=subscription_id)
-            sub, _ = subs_service.subscription_cancel(subscription_id=subscription_id, at=at, user=user)
-            return sub, None
+            return subscription_cancel_at_period_end(subscription_id=subscription_id, user=user), None
         assert isinstance(at, datetime)
         if is_after_current_period(_lock(subscription_id), at):
             scheduled_cancel_create(subscription_id=subscription_id, at=at, user=user)
             return _lock(subscription_id), None
-        return cancel_now(subscription_id=subscription_id, at=at, user=user)
+        return subscription_cancel_now(subscription_id=subscription_id, at=at, user=user)
 
 
-def cancel_now(
+def subscription_cancel_now(
     *, subscription_id: int, at: datetime, user: Any = None
 ) -> tuple[Subscription, Invoice | None]:
     """Cancel at ``at`` in the current period with a final invoice; call inside ``transaction.atomic``."""
     before = _lock(subscription_id)
     period = Period(before.current_period_start, before.current_period_end)
     was_trial = before.status == SubscriptionStatus.TRIALING
-    sub, _ = subs_service.subscription_cancel(subscription_id=subscription_id, at=at, user=user)
+    sub, _ = billing_subscriptions.subscription_cancel(subscription_id=subscription_id, at=at, user=user)
     scheduled_changes_drop_for_cancel(subscription_id=subscription_id)
     sub = _lock(sub.pk)
     extra: list[LineDraft] = []
@@ -278,9 +265,9 @@ def cancel_now(
         used = Period(period.start, at)
         prices = prices_of(sub.plan_version)
         usage = usage_quantities(
-            queries=rating.usage_queries(customer_id=sub.customer_id, prices=prices, period=used)
+            queries=line_drafts.usage_queries(customer_id=sub.customer_id, prices=prices, period=used)
         )
-        extra = rating.arrears_lines(
+        extra = line_drafts.arrears_lines(
             prices=[p for p in prices if p.metric_id is not None],
             plan_name=sub.plan_version.name,
             seats=sub.quantity,
@@ -293,7 +280,7 @@ def cancel_now(
         arrears_fees = [p for p in prices if p.metric_id is None and p.billing == BillingTiming.IN_ARREARS]
         if arrears_fees:
             fraction = proration_fraction(period.start, period.end, period.start, at)
-            for price, rated in rating.fee_lines(
+            for price, rated in line_drafts.fee_lines(
                 prices=arrears_fees,
                 plan_name=sub.plan_version.name,
                 seats=sub.quantity,
@@ -302,7 +289,7 @@ def cancel_now(
                 fraction=fraction,
                 timing=BillingTiming.IN_ARREARS,
             ):
-                extra.append(rating.fee_draft(price, rated, used, sub.pk))
+                extra.append(line_drafts.fee_draft(price, rated, used, sub.pk))
     invoice = _invoice_pending_now(
         sub=sub, at=at, reason="cancel", extra=extra, final=True, credits_for_period=period.start
     )
@@ -310,7 +297,7 @@ def cancel_now(
     return sub, invoice
 
 
-def charge(
+def one_off_charge_create(
     *,
     customer: Customer,
     description: str,
@@ -322,7 +309,7 @@ def charge(
 ) -> tuple[PendingLine, Invoice | None]:
     """A one-off charge: on the customer's next invoice, or on its own invoice at ``at`` now."""
     with transaction.atomic():
-        line = one_off_charge_create(
+        line = billing_charges.one_off_charge_create(
             customer=customer,
             description=description,
             unit_amount=unit_amount,
@@ -342,10 +329,9 @@ def charge(
             tax_rate=Decimal(customer.tax_rate_percent),
             currency=customer.currency,
             net_terms_days=customer.net_terms_days,
-            lines=rating.pending_drafts([line]),
+            lines=line_drafts.pending_drafts([line]),
         )
-        drafts = write_invoice_plans(plans=[plan], run=None, result=BillResult())
-        PendingLine.objects.filter(pk=line.pk).update(invoiced_at=at)
-    invoice = drafts[(customer.pk, at, plan.group_key)]
+        invoice = write_invoice_plans(plans=[plan], run=None).of(plan)
+        pending_lines_mark_invoiced(pending_line_ids=[line.pk], at=at)
     invoice.refresh_from_db()
     return line, invoice

@@ -10,7 +10,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from invoicing.admin import RESEND_PERM, ReadOnlyAdminMixin
+from config.admin_kit import ReadOnlyAdminMixin
+from invoicing.admin.invoice_actions import RESEND_PERM
 from invoicing.models import EmailOutbox
 from invoicing.services.email_outbox import email_retry
 

@@ -1,4 +1,5 @@
-"""Which period boundaries a subscription crosses by ``as_of``, and its state after each.
+"""The subscription state machine: which period boundaries a subscription crosses by ``as_of``, and its
+state after each.
 
 Pure computation over a subscription's stored state and its scheduled changes: no writes, no clock.
 At a boundary: the ended period is billed in arrears on the plan in effect during it; then scheduled

@@ -24,16 +24,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from billing.display import format_money
+from config.admin_kit import ReadOnlyAdminMixin, admin_page, admin_url, confirmation_page, run_per_row
 from config.errors import RatecardError
-from invoicing.admin import (
-    FINALIZE_PERM,
-    ReadOnlyAdminMixin,
-    admin_url,
-    confirmation_page,
-    invoice_row,
-    run_per_row,
-)
-from invoicing.models import BillingRun, BillingRunChunk, BillingRunFailure, Invoice, InvoiceStatus
+from invoicing.admin.invoice_actions import FINALIZE_PERM, REFUSALS, invoice_row
+from invoicing.models import BillingRun, BillingRunChunk, BillingRunFailure, InvoiceStatus
+from invoicing.selectors import billing_run_drafts
 from invoicing.services.billing_runs import billing_run_billed
 from invoicing.services.finalization import invoice_finalize
 from invoicing.tasks import billing_run_launch
@@ -66,16 +61,6 @@ class BillingRunChunkInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[BillingRunChunk]:
         return super().get_queryset(request).exclude(status=BillingRunChunk.Status.DONE)
-
-
-def run_drafts(run: BillingRun) -> QuerySet[Invoice]:
-    """The run's draft invoices: created by it, or holding a period it billed."""
-    return (
-        Invoice.objects.filter(status=InvoiceStatus.DRAFT)
-        .filter(Q(billing_run=run) | Q(billed_periods__billing_run=run))
-        .distinct()
-        .order_by("pk")
-    )
 
 
 class StartRunForm(forms.Form):
@@ -287,17 +272,13 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.message_user(request, launched(outcome), messages.SUCCESS)
                 return HttpResponseRedirect(admin_url(outcome))
             form.add_error(None, outcome)
-        opts = self.model._meta
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Start a billing run",
-            "subtitle": None,
-            "form": form,
-            "opts": opts,
-            "app_label": opts.app_label,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/invoicing/billingrun/start_form.html", context)
+        return admin_page(
+            request,
+            self,
+            "admin/invoicing/billingrun/start_form.html",
+            title="Start a billing run",
+            form=form,
+        )
 
     def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponseBase:
         """A new run as of the same instant: billing is idempotent, so it bills only what is still owed."""
@@ -325,7 +306,7 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def _finalize_runs(
         self, request: HttpRequest, runs: list[BillingRun], *, action: str | None
     ) -> TemplateResponse | None:
-        drafts = {run.pk: list(run_drafts(run).select_related("customer")) for run in runs}
+        drafts = {run.pk: list(billing_run_drafts(run=run).select_related("customer")) for run in runs}
         if request.POST.get("post") == "yes":
             for run in runs:
                 run_per_row(
@@ -334,6 +315,7 @@ class BillingRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     drafts[run.pk],
                     lambda inv: invoice_finalize(invoice_id=inv.pk, user=request.user),
                     done=f"{run}: finalized {{count}} invoice(s).",
+                    expected=REFUSALS,
                 )
                 if not drafts[run.pk]:
                     self.message_user(request, f"{run}: no drafts to finalize.", messages.INFO)

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('billing', '0006_contracts'),
-        ('invoicing', '0007_billing_run_chunks'),
+        ('invoicing', '0008_invoice_number_search'),
     ]
 
     operations = [
