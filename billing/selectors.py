@@ -34,9 +34,14 @@ def plan_versions_with_details(queryset: QuerySet[PlanVersion]) -> QuerySet[Plan
 
 
 def plans_newest_versions() -> QuerySet[PlanVersion]:
-    """The newest version of every plan, with its details, by plan code."""
+    """The newest version of every catalog plan, with its details, by plan code.
+
+    A contract's private plan (its phases' prices, billing.services.contract_pricing) is not part of the
+    catalog: its versions are left out.
+    """
     newest = PlanVersion.objects.filter(plan=OuterRef("plan")).order_by("-version").values("id")[:1]
-    return plan_versions_with_details(PlanVersion.objects.filter(id=Subquery(newest))).order_by("plan__code")
+    versions = PlanVersion.objects.filter(id=Subquery(newest), contract_phase__isnull=True)
+    return plan_versions_with_details(versions).order_by("plan__code")
 
 
 def plan_version_with_details(*, version_id: int) -> PlanVersion:

@@ -33,6 +33,7 @@ from billing.display import EMPTY, entitlement_text, format_money, format_quanti
 from billing.models import SubscriptionStatus
 from invoicing.models import Invoice, InvoiceStatus, Payment
 from invoicing.selectors import SubscriptionTimeline
+from invoicing.selectors.contract_overview import ContractSummary
 from invoicing.selectors.customer_overview import CustomerOverview, SubscriptionRows, customer_overview
 from invoicing.selectors.search import MAX_QUERY_LENGTH, search
 
@@ -143,6 +144,57 @@ def subscription_block(rows: SubscriptionRows, tz: tzinfo) -> dict[str, Any]:
     }
 
 
+def contract_block(summary: ContractSummary | None, tz: tzinfo) -> dict[str, Any] | None:
+    """The "Contract" section: each active deal's phase, commitment and terms, what waits for finance,
+    and the prepaid credit left (amounts as the one formatter writes them)."""
+    if summary is None:
+        return None
+    cur = summary.currency
+    contracts = []
+    for terms in summary.contracts:
+        c, phase, later = terms.contract, terms.phase, terms.next_phase
+        contracts.append(
+            {
+                "name": f"Contract #{c.family_id or c.pk} v{c.version}",
+                "url": url_or_none("admin:billing_contract_change", c.pk),
+                "plan": f"{c.plan_version.name} ({c.plan.code})",
+                "since": local_date(c.applies_from, tz),
+                "until": local_date(c.end, tz) if c.end else None,
+                "seats": format_quantity(c.quantity),
+                "phase": f"phase {phase.position + 1} of {terms.phase_count}, from {local_date(phase.start, tz)}"
+                if phase
+                else EMPTY,
+                "next_phase": f"phase {later.position + 1} from {local_date(later.start, tz)}"
+                if later
+                else None,
+                "commitment": format_money(terms.commitment, cur) if terms.commitment is not None else None,
+                "net_terms": f"{c.net_terms_days} days" if c.net_terms_days is not None else None,
+            }
+        )
+    return {
+        "contracts": contracts,
+        "waiting": [
+            {
+                "name": f"Contract #{c.family_id or c.pk} v{c.version}",
+                "url": url_or_none("admin:billing_contract_change", c.pk),
+            }
+            for c in summary.waiting
+        ],
+        "credit_balance": format_money(summary.credit_balance, cur),
+        "grants": [
+            {
+                "description": g.grant.description or "Prepaid credit",
+                "amount": format_money(g.grant.amount, cur),
+                "remaining": format_money(g.remaining, cur),
+                "priority": g.grant.priority,
+                "expires": local_date(g.grant.expires_at, tz) if g.grant.expires_at else None,
+                "expired": g.expired,
+            }
+            for g in summary.grants
+        ],
+    }
+
+
 def usage_chart_data(overview: CustomerOverview) -> dict[str, Any]:
     """What Chart.js draws (invoicing/static/invoicing/customer.js): days and one series per metric."""
     usage = overview.usage
@@ -178,6 +230,7 @@ def page_context(request: HttpRequest, overview: CustomerOverview, highlight: in
         "invoices_url": changelist("invoicing_invoice", customer__id__exact=customer.pk),
         "payments_url": changelist("invoicing_payment", invoice__customer__id__exact=customer.pk),
         "credit_notes_url": changelist("invoicing_creditnote", customer__id__exact=customer.pk),
+        "contract": contract_block(overview.contract, tz),
         "subscriptions": [subscription_block(rows, tz) for rows in overview.subscriptions],
         "plans": [subscription_block(rows, tz) for rows in overview.live_subscriptions],
         "entitlements": [

@@ -306,6 +306,11 @@ class BalanceTransaction(models.Model):
     credit_note = models.ForeignKey(
         CreditNote, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # the contract credit grant this row puts in (negative) or draws from (positive); none for the
+    # balance cancellations and credit notes leave (invoicing.services.credit_ledger)
+    grant = models.ForeignKey(
+        "billing.CreditGrant", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_entries"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords(get_user=history_user)

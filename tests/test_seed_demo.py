@@ -145,7 +145,9 @@ def test_the_history_is_a_living_business_billed_by_the_billing_code(db: Any, no
         1,
         1,
     )
-    assert 3 <= history.failed_payments <= 4 and history.one_off_charges == 1 and history.changes == 6
+    # Enterprise customers are on contracts (30 days net, by transfer): never among the card payers whose
+    # cards fail, so on some days the last five weeks hold one small card invoice fewer to decline
+    assert 2 <= history.failed_payments <= 4 and history.one_off_charges == 1 and history.changes == 6
 
     # subscriptions in every state: five running trials, six cancellations, past due after dunning
     statuses = dict(Subscription.objects.values_list("status").annotate(n=Count("id")))

@@ -5,6 +5,8 @@
 - ``catalog``: products, billable metrics, features, coupons;
 - ``subscriptions``: subscriptions (read-only, with their timeline, items and pending lines; the action
   "Cancel at period end") and pending lines;
+- ``contracts``: the deal screen (sales), the approval queue (finance), a contract's page (drawn by
+  ``contract_form`` and ``contract_display``);
 - ``timeline``: a subscription's timeline;
 - ``usage_report`` (a customer's daily usage page and CSV, drawn by ``usage_chart``) and
   ``usage_alerts`` (alerts and their firings); ``usage_voids``: voided usage events.
@@ -16,7 +18,16 @@ How amounts, tiers and instants read is in ``billing.display``. Who may do what 
 groups' model permissions (``accounts/roles.py``); these admins only ever take permissions away.
 """
 
-from billing.admin import catalog, plans, subscriptions, usage_alerts, usage_chart, usage_report, usage_voids
+from billing.admin import (
+    catalog,
+    contracts,
+    plans,
+    subscriptions,
+    usage_alerts,
+    usage_chart,
+    usage_report,
+    usage_voids,
+)
 from billing.display import (
     DASH,
     EMPTY,
@@ -35,6 +46,7 @@ __all__ = [
     "DASH",
     "EMPTY",
     "catalog",
+    "contracts",
     "entitlement_text",
     "format_money",
     "format_quantity",

@@ -1,28 +1,17 @@
 """Six months of the demo business, run through the real billing code in business time.
 
 ``seed_history`` plays the customers' stories (``billing.demo.stories``) on a simulated clock that ends
-at ``today`` (by default the current day, 00:00 UTC): every action happens at its
-business time, in order, and only through the services —
+at ``today`` (default: the current day, 00:00 UTC). Every action happens at its business time, in order,
+and only through the services: subscriptions and their changes (``subscription_invoicing``; Enterprise
+deals are contracts finance approved, ``.contracts``); usage (``billing.demo.usage``), sent before every
+action that bills; a billing run every day something is due, which also finalizes drafts past their
+review window; card payments within hours of issue, transfers near the end of net terms (so the open
+invoices today are those not due yet and those whose card failed); up to four failed card payments in the
+last five weeks (``FAILED_PAYMENTS_DAYS_BEFORE``) with a daily ``dunning_run`` (the older two went
+through the whole schedule); one invoice voided; one partial credit note on a paid invoice.
 
-- subscriptions, plan and seat changes, cancellations and the one-off fee: ``invoicing.services.subscription_invoicing``;
-- usage: ``billing.services.usage_ingest.usage_events_ingest`` (``billing.demo.usage``), sent before
-  every action that bills (a billing run, a change, a cancellation), so each period is complete when
-  it is billed, and at least every ``USAGE_MAX_DELAY``;
-- a billing run every day something is due, at 00:00 UTC (``billing_run_create`` + ``billing_run_execute``):
-  it bills the periods that ended and finalizes the drafts whose 72-hour review window has passed;
-- payments (``invoice_record_payment``): a card is charged within hours of the invoice's issue;
-  customers on net terms pay by bank transfer near the end of their terms, so the open invoices today are
-  the ones not due yet, and those of the customers whose card failed (below): the only ones past due;
-- four failed card payments in the last five weeks (``payment_failed_record``: the first card invoice
-  issued after each of ``FAILED_PAYMENTS_DAYS_BEFORE``) and a daily ``dunning_run``: the older two went
-  through the whole schedule (their subscriptions are past due), the others are mid-way, and those
-  customers pay nothing more; one invoice voided two days after it was issued (``invoice_void``); one
-  partial credit note on a paid invoice (``credit_note_create``), which the customer's next invoice
-  consumes.
-
-Each simulated day is one transaction (so a seed stopped half-way keeps the days before it: reset the
-database and seed again). Dunning e-mails go nowhere: the demo's customers and their domains are made
-up, but they look real.
+Each simulated day is one transaction (a seed stopped half-way keeps the days before it: reset the
+database and seed again). Dunning e-mails go nowhere: the customers and their domains are made up.
 """
 
 from __future__ import annotations
@@ -41,10 +30,12 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from accounts.models import Customer
+from billing.demo.contracts import enterprise_contract_open
 from billing.demo.stories import (
     ADD_SEATS,
     CANCEL_AT_PERIOD_END,
     CANCEL_NOW,
+    ENTERPRISE,
     ONBOARDING_FEE,
     SEATS_AT_PERIOD_END,
     UPGRADE,
@@ -206,15 +197,19 @@ class _Simulation:
 
     def subscribe(self, story: Story, when: datetime) -> None:
         customer = self.customers[story.external_id]
-        sub, _ = subscription_invoicing.subscription_create(
-            customer=customer,
-            plan_code=story.plan_code,
-            start=story.start,
-            quantity=story.seats,
-            coupon_code=story.coupon or None,
-            trial_days=story.trial_days,
-        )
-        self.subscriptions[story.external_id] = sub.pk
+        if story.plan == ENTERPRISE:  # contracts hook: an Enterprise deal is a contract finance approved
+            sub_id, self.net_terms[customer.pk] = enterprise_contract_open(story, customer, when)
+        else:
+            sub, _ = subscription_invoicing.subscription_create(
+                customer=customer,
+                plan_code=story.plan_code,
+                start=story.start,
+                quantity=story.seats,
+                coupon_code=story.coupon or None,
+                trial_days=story.trial_days,
+            )
+            sub_id = sub.pk
+        self.subscriptions[story.external_id] = sub_id
         self.report.subscriptions += 1
         self.feed.join(
             Meter.for_plan(
@@ -328,7 +323,7 @@ class _Simulation:
             self.at(issued + timedelta(days=2, hours=rng.randint(8, 16)), partial(self.void, invoice.pk))
             return
         terms = self.net_terms[invoice.customer_id]
-        small_card_payer = terms == 0 and invoice.amount_due <= FAILED_PAYMENT_MAX
+        small_card_payer = terms == 0 and 0 < invoice.amount_due <= FAILED_PAYMENT_MAX
         if self.fail_from and issued >= self.fail_from[0] and small_card_payer:
             self.fail_from.pop(0)
             self.delinquent.add(invoice.customer_id)

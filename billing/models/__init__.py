@@ -17,6 +17,15 @@ from billing.models.catalog import (
     PriceTier,
     Product,
 )
+from billing.models.contracts import (
+    ApprovalAction,
+    Contract,
+    ContractApprovalStep,
+    ContractPhase,
+    ContractPriceOverride,
+    ContractStatus,
+    CreditGrant,
+)
 from billing.models.subscriptions import (
     ChangeKind,
     PendingLine,
@@ -43,11 +52,18 @@ from billing.models.usage import (
 
 __all__ = [
     "Aggregation",
+    "ApprovalAction",
     "BillableMetric",
     "BillingTiming",
     "ChangeKind",
+    "Contract",
+    "ContractApprovalStep",
+    "ContractPhase",
+    "ContractPriceOverride",
+    "ContractStatus",
     "Coupon",
     "CouponDuration",
+    "CreditGrant",
     "Entitlement",
     "Feature",
     "FeatureKind",

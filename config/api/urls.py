@@ -90,6 +90,19 @@ urlpatterns += [
     route(r"payments/(?P<payment_id>\d+)/refund", payment_views.PaymentRefund, "payment-refund"),
 ]
 
+# Custom contracts (issue #9): sales drafts, finance approves; the customer's credit ledger.
+from billing.api import contract_views  # noqa: E402
+
+urlpatterns += [
+    route("contracts", contract_views.ContractListCreate, "contract-list"),
+    route(r"contracts/(?P<contract_id>\d+)", contract_views.ContractDetail, "contract-detail"),
+    route(r"contracts/(?P<contract_id>\d+)/submit", contract_views.ContractSubmit, "contract-submit"),
+    route(r"contracts/(?P<contract_id>\d+)/approve", contract_views.ContractApprove, "contract-approve"),
+    route(r"contracts/(?P<contract_id>\d+)/reject", contract_views.ContractReject, "contract-reject"),
+    route(r"contracts/(?P<contract_id>\d+)/amend", contract_views.ContractAmend, "contract-amend"),
+    route(r"customers/(?P<external_id>[^/]+)/credits", contract_views.CustomerCredits, "customer-credits"),
+]
+
 # One-box search (API.md, Search): customers and invoices for staff.
 from invoicing.api import search as search_views  # noqa: E402
 

@@ -3,8 +3,9 @@ queries however many subscriptions, invoices, payments or ledger rows it has.
 
 Long lists (invoices, payments, credit notes, the balance ledger, history) show the newest ``RECENT``
 rows with their total count; the page links to the full, filtered admin lists. Subscription timelines
-hold every row of each subscription (fetched for all subscriptions at once). Slots for what other work
-adds later return None today: ``contract_summary`` (contracts) and ``payment_method_summary`` (Stripe).
+hold every row of each subscription (fetched for all subscriptions at once). The "Contract" section is
+``contract_overview.contract_summary``; the slot for what other work adds later returns None today:
+``payment_method_summary`` (Stripe).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from invoicing.models import (
     InvoiceStatus,
     Payment,
 )
+from invoicing.selectors.contract_overview import ContractSummary, contract_summary
 
 # an invoice's stored bytes and snapshots: never read for a list
 HEAVY_INVOICE_FIELDS = ("pdf", "customer_snapshot", "seller_snapshot")
@@ -139,7 +141,7 @@ class CustomerOverview:
     customer: Customer
     tz: tzinfo
     contacts: list[Contact]
-    contract: Any  # contract_summary(): None until contracts exist
+    contract: ContractSummary | None  # None: no contract and no credit grant (billed at list prices)
     payment_method: Any  # payment_method_summary(): None until Stripe payment methods exist
     subscriptions: list[SubscriptionRows]
     entitlements: list[EntitlementRow]
@@ -161,12 +163,6 @@ class CustomerOverview:
 
 
 # --- slots for later work ---------------------------------------------------------------------------
-
-
-def contract_summary(*, customer_id: int) -> Any:
-    """The customer's current contract for the page's "Contract" section; None while Ratecard has no
-    contracts (the contracts work returns its summary here)."""
-    return None
 
 
 def payment_method_summary(*, customer: Customer) -> Any:
@@ -345,12 +341,18 @@ def history_rows(customer: Customer) -> list[HistoryRow]:
 
 
 def customer_overview(
-    *, customer: Customer, today: date | None = None, highlight_invoice: int | None = None
+    *,
+    customer: Customer,
+    today: date | None = None,
+    at: datetime | None = None,
+    highlight_invoice: int | None = None,
 ) -> CustomerOverview:
-    """Everything the customer page shows. ``today`` (in the customer's zone) ends the usage chart;
-    ``highlight_invoice`` is listed even when older than the newest ``RECENT``."""
+    """Everything the customer page shows. ``at`` (default now) is the time the contract's phase and the
+    drawable credit are read at; ``today`` (in the customer's zone, default ``at``'s day) ends the usage
+    chart; ``highlight_invoice`` is listed even when older than the newest ``RECENT``."""
     tz = customer_zone(customer)
-    today = today or timezone.now().astimezone(tz).date()
+    at = at or timezone.now()
+    today = today or at.astimezone(tz).date()
     subscriptions = subscriptions_with_timelines(customer)
     live = [s for s in subscriptions if s.is_live]
     invoices, invoice_totals = recent_invoices(customer, highlight_invoice)
@@ -362,7 +364,7 @@ def customer_overview(
         customer=customer,
         tz=tz,
         contacts=list(Contact.objects.filter(customer=customer).order_by("name", "id")),
-        contract=contract_summary(customer_id=customer.pk),
+        contract=contract_summary(customer_id=customer.pk, currency=customer.currency, at=at),
         payment_method=payment_method_summary(customer=customer),
         subscriptions=subscriptions,
         entitlements=entitlement_rows(customer, bool(live)),

@@ -46,7 +46,6 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -55,6 +54,7 @@ from config.errors import Conflict, ErrorCode, NotFound
 from config.monitoring import count_after_commit
 from invoicing.models import BalanceTransaction, Invoice, InvoiceLine, InvoiceStatus
 from invoicing.monitoring import AMOUNT_INVOICED, INVOICES_FINALIZED
+from invoicing.services.credit_ledger import CreditBook, invoice_draws_return
 from invoicing.services.documents import (
     INVOICE_PREFIX,
     customer_snapshot,
@@ -187,14 +187,9 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
             refresh_draft_usage(invoice_id=invoice.pk)
             invoice.refresh_from_db()
     customers = Customer.objects.select_for_update().in_bulk({inv.customer_id for inv in invoices})
-    balances: dict[tuple[int, str], Decimal] = {}
-    for row in (
-        BalanceTransaction.objects.filter(customer_id__in=customers)
-        .values("customer_id", "currency")
-        .annotate(total=Sum("amount"))
-    ):
-        # the ledger's negative sum is credit the customer holds
-        balances[(row["customer_id"], row["currency"])] = max(-Decimal(row["total"]), ZERO)
+    # credit drawable at ``at``: grants by priority then expiry (expired never), then the account balance
+    book = CreditBook.load(customer_ids=list(customers), at=at)
+    balances = book.balances()
     seller = seller_snapshot()
     now = timezone.now()
     lines: dict[int, list[tuple[Decimal, Decimal, str]]] = {invoice.pk: [] for invoice in invoices}
@@ -235,19 +230,7 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
         invoice.number = number
         credits_applied = Decimal(invoice.credits_applied)
         if credits_applied:
-            entries.append(
-                BalanceTransaction(
-                    customer=invoice.customer,
-                    currency=invoice.currency,
-                    amount=credits_applied,
-                    invoice=invoice,
-                    description=(
-                        f"Applied to invoice {number}"
-                        if credits_applied > 0
-                        else f"Credit from invoice {number}"
-                    ),
-                )
-            )
+            entries += book.entries(invoice=invoice, amount=credits_applied, number=number)
         log.info(
             "invoice.finalized",
             invoice_id=invoice.pk,
@@ -319,14 +302,8 @@ def invoice_void(
             raise invoice_state_error(invoice, "voided", "It has credit notes: credit what is left instead.")
         credits_applied = Decimal(invoice.credits_applied)
         if credits_applied:
-            customer = Customer.objects.select_for_update().get(pk=invoice.customer_id)
-            BalanceTransaction.objects.create(
-                customer=customer,
-                currency=invoice.currency,
-                amount=-credits_applied,
-                invoice=invoice,
-                description=f"Returned from voided invoice {invoice.number}",
-            )
+            Customer.objects.select_for_update().get(pk=invoice.customer_id)
+            invoice_draws_return(invoice=invoice)  # to the grants (or account balance) it drew from
         invoice.status = InvoiceStatus.VOID
         invoice.voided_at = at or timezone.now()
         invoice.amount_due = ZERO

@@ -22,7 +22,7 @@ from billing.pricing import InvoiceTotals, LineAmounts, invoice_totals
 from billing.services.scheduled_changes import scheduled_changes_due
 from billing.services.subscriptions import LIVE_STATUSES
 from invoicing.models import LineKind
-from invoicing.selectors import customer_credit_balance
+from invoicing.selectors import credit_balance_at
 from invoicing.services.drafts import LineDraft, draft_tax
 from invoicing.services.scheduled_changes import subscriptions_apply_scheduled
 from invoicing.services.subscription_billing import compute_billing
@@ -94,7 +94,12 @@ def upcoming_invoice(*, customer: Customer) -> InvoicePreview:
             )
             for line in lines
         ],
-        credits_available=customer_credit_balance(customer_id=customer.pk, currency=customer.currency),
+        # contracts hook: the credit ledger's balance at the billing date (an expired grant is not drawn)
+        credits_available=credit_balance_at(
+            customer_id=customer.pk, currency=customer.currency, at=billing_date
+        )
+        if billing_date is not None
+        else Decimal(0),
         amount_paid=Decimal(0),
         currency=customer.currency,
     )

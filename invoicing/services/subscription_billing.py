@@ -31,6 +31,7 @@ from billing.services.usage import UsageQuery, usage_quantities
 from invoicing.models import BilledPeriod, BillingRun
 from invoicing.selectors import subscriptions_discounted
 from invoicing.services import line_drafts
+from invoicing.services.contract_commitments import CommitmentBook
 from invoicing.services.drafts import InvoicePlan, LineDraft, write_invoice_plans
 from invoicing.services.late_usage import late_window_start, prior_usage, usage_adjustments
 
@@ -136,6 +137,10 @@ def compute_billing(*, subs: list[Subscription], as_of: datetime, lock_pending: 
 
     discounted = subscriptions_discounted([s.pk for s in subs if s.coupon_id])
     one_offs = dict(plan.one_offs)  # a customer's one-off charges go on its first invoice of the call
+    # contract hook: minimum commitments of the subscriptions that have one (two queries, or one)
+    commitments = CommitmentBook.load(
+        sub_ids=list(advances), since=min(a.boundaries[0].ended.start for a in advances.values())
+    )
     for sub_id, advance in advances.items():
         sub = advance.subscription
         customer_one_offs = list(one_offs.pop(sub.customer_id, ()))
@@ -149,6 +154,7 @@ def compute_billing(*, subs: list[Subscription], as_of: datetime, lock_pending: 
                 prior=prior.get(sub_id, {}),
                 price_by_id=price_by_id,
                 discounted=discounted,
+                commitments=commitments,
             )
         except Exception as exc:  # one subscription's failure must not stop the others
             log.warning(
@@ -181,6 +187,7 @@ def _rate_subscription(
     prior: dict[tuple[int, datetime, datetime], tuple[Decimal, Decimal]],
     price_by_id: dict[int, Price],
     discounted: set[int],
+    commitments: CommitmentBook | None = None,
 ) -> dict[tuple[int, datetime, str], InvoicePlan]:
     """Lines per invoice for one subscription's boundaries (no writes)."""
     sub = advance.subscription
@@ -226,6 +233,9 @@ def _rate_subscription(
         )
         if discount is not None:
             discounted.add(sub.pk)
+        if commitments is not None and not b.was_trial:  # contract hook: the period's true-up
+            earlier = [line for p in out.values() for line in p.lines]
+            lines += commitments.true_up(sub=sub, period=b.ended, lines=lines, earlier=earlier)
         if not lines:
             continue  # nothing owed at this boundary (e.g. the end of a canceled, prepaid period)
         key = (customer.pk, b.ended.end, group)

@@ -93,7 +93,7 @@ def _bill_once(
     return invoice
 
 
-def _bill_initial(*, sub: Subscription) -> Invoice | None:
+def subscription_initial_bill(*, sub: Subscription) -> Invoice | None:
     """The first in-advance fees of a new subscription (prorated to the calendar boundary); none in a trial."""
     if sub.status == SubscriptionStatus.TRIALING:
         return None
@@ -134,7 +134,7 @@ def subscription_create(
             user=user,
         )
         sub = _lock(sub.pk)
-        invoice = _bill_initial(sub=sub)
+        invoice = subscription_initial_bill(sub=sub)
         _forget_entitlements(sub.customer_id)
     return sub, invoice
 

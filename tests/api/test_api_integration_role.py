@@ -72,6 +72,14 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("customer-payment-method", "POST", "/api/v1/customers/acme/payment-method", {"payment_method": "pm_card_visa"}, 403),
     ("invoice-payments", "POST", "/api/v1/invoices/{invoice}/payments", {"amount": "1.00", "method": "check", "reference": "c"}, 403),
     ("payment-refund", "POST", "/api/v1/payments/{payment}/refund", {"amount": "1.00", "reason": "x"}, 403),
+    ("contract-list", "GET", "/api/v1/contracts?customer=acme", None, 403),
+    ("contract-list", "POST", "/api/v1/contracts", {"customer": "acme", "plan": "pro", "start": "2026-07-01T00:00:00Z"}, 403),
+    ("contract-detail", "GET", "/api/v1/contracts/{contract}", None, 403),
+    ("contract-submit", "POST", "/api/v1/contracts/{contract}/submit", {}, 403),
+    ("contract-approve", "POST", "/api/v1/contracts/{contract}/approve", {}, 403),
+    ("contract-reject", "POST", "/api/v1/contracts/{contract}/reject", {"comment": "no"}, 403),
+    ("contract-amend", "POST", "/api/v1/contracts/{contract}/amend", {"effective_at": "2026-08-01T00:00:00Z"}, 403),
+    ("customer-credits", "GET", "/api/v1/customers/acme/credits", None, 403),
     # the one-box search is a staff tool (finance, sales, support); the product addresses customers by id
     ("search", "GET", "/api/v1/search?q=acme", None, 403),
 ]  # fmt: skip
@@ -79,7 +87,7 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
 
 def build_world(finance: APIClient) -> dict[str, str]:
     """A catalog, a subscribed customer, a finalized invoice with a credit note and a payment received by
-    check, a draft, a billing run."""
+    check, a draft, a billing run, a draft contract."""
     ok = {
         finance.post("/api/v1/metrics", {"code": "api_calls", "name": "API calls", "aggregation": "count"}, format="json").status_code,
         finance.post("/api/v1/plans", PLAN, format="json").status_code,
@@ -104,6 +112,11 @@ def build_world(finance: APIClient) -> dict[str, str]:
     ).json()
     run = finance.post("/api/v1/billing-runs", {"as_of": "2026-05-01T00:00:00Z"}, format="json").json()
     draft = Invoice.objects.get(customer__external_id="acme", status="draft")
+    contract = finance.post(
+        "/api/v1/contracts",
+        {"customer": "acme", "plan": "pro", "start": "2026-06-01T00:00:00Z"},
+        format="json",
+    ).json()
     now = timezone.now()
     return {
         "sub": str(sub["id"]),
@@ -112,6 +125,7 @@ def build_world(finance: APIClient) -> dict[str, str]:
         "note": str(note["id"]),
         "payment": str(payment["id"]),
         "run": str(run["id"]),
+        "contract": str(contract["id"]),
         "from": (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "to": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
