@@ -108,6 +108,7 @@ def build_everything(finance: APIClient) -> dict[str, str]:
     now = timezone.now()
     UsageAlertFiring.objects.create(alert=alert, period_start=now, period_end=now, value=Decimal(11))
     build_payments(finance, ids, customer)
+    build_deal(finance)
     AlertIncident.objects.create(
         rule="billing_run_failed",
         subject=f"run:{ids['run']}",
@@ -119,6 +120,37 @@ def build_everything(finance: APIClient) -> dict[str, str]:
         last_seen_at=now,
     )
     return ids
+
+
+def build_deal(finance: APIClient) -> None:
+    """An approved contract with every part (phases, a price override, a phase fee, a commitment, a
+    credit grant, a one-off fee, an entitlement): its phases, overrides, grant and approval steps are the
+    contract pages' rows; the world's draft contract (build_world) stays for the rows to submit."""
+    deal = {
+        "customer": "acme",
+        "plan": "team",
+        "start": "2026-06-01T00:00:00Z",
+        "end": "2027-01-01T00:00:00Z",
+        "phases": [
+            {"start": "2026-06-01T00:00:00Z", "overrides": [{"price": "calls", "percent_off": "10"}]},
+            {"start": "2026-09-01T00:00:00Z", "fees": [{"code": "support", "amount": "20.00"}]},
+        ],
+        "commitment": {"amount": "100.00"},
+        "credits": [{"amount": "50.00"}],
+        "one_off_fees": [{"description": "Onboarding", "amount": "30.00"}],
+        "entitlements": {"sso": True},
+    }
+    made = finance.post("/api/v1/contracts", deal, format="json")
+    assert made.status_code == 201, made.content
+    for step in ("submit", "approve"):
+        done = finance.post(f"/api/v1/contracts/{made.json()['id']}/{step}", {}, format="json")
+        assert done.status_code == 200, done.content
+    draft = {"customer": "acme", "plan": "team", "start": "2027-01-01T00:00:00Z", "notes": UNTOUCHED}
+    made = finance.post("/api/v1/contracts", draft, format="json")
+    assert made.status_code == 201, made.content
+
+
+UNTOUCHED = "the contract pages' draft"
 
 
 def build_payments(finance: APIClient, ids: dict[str, str], customer: Customer) -> None:
@@ -243,6 +275,9 @@ def webhook_request(probe: Probe) -> tuple[bytes, dict[str, str]]:
 # pages whose work needs a particular object (another one is sent back to its page): what to open
 PAGE_TARGETS: dict[str, dict[str, Any]] = {
     "invoicing_invoice_lines": {"status": "draft", "customer__external_id": "beta"},
+    # a draft the API rows leave alone (they submit, approve and amend the world's): edited, submitted,
+    # approved, then rejected in the rows' order
+    **{f"billing_contract_{page}": {"notes": UNTOUCHED} for page in ("edit", "submit", "approve", "reject")},
 }
 
 
