@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("invoicing", "0009_stripe_payments"),
+        ("invoicing", "0011_credit_grant_ledger"),
     ]
 
     operations = [
