@@ -344,6 +344,15 @@ RATECARD_ALERT_CHUNK_ATTEMPTS = int(os.environ.get("RATECARD_ALERT_CHUNK_ATTEMPT
 RATECARD_ALERT_INGEST_WINDOW_MINUTES = int(os.environ.get("RATECARD_ALERT_INGEST_WINDOW_MINUTES", "10"))
 RATECARD_ALERT_INGEST_REJECTED_MIN = int(os.environ.get("RATECARD_ALERT_INGEST_REJECTED_MIN", "100"))
 RATECARD_ALERT_INGEST_REJECTED_RATIO = float(os.environ.get("RATECARD_ALERT_INGEST_REJECTED_RATIO", "0.05"))
+# Stripe: a pending outbox row older than this is late (Stripe away, or no worker delivering)
+RATECARD_ALERT_STRIPE_OUTBOX_MINUTES = int(os.environ.get("RATECARD_ALERT_STRIPE_OUTBOX_MINUTES", "15"))
+# Stripe webhooks refused for their signature: at least this many over the window
+RATECARD_ALERT_STRIPE_SIGNATURE_FAILURES = int(
+    os.environ.get("RATECARD_ALERT_STRIPE_SIGNATURE_FAILURES", "10")
+)
+RATECARD_ALERT_STRIPE_SIGNATURE_WINDOW_MINUTES = int(
+    os.environ.get("RATECARD_ALERT_STRIPE_SIGNATURE_WINDOW_MINUTES", "10")
+)
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "console")

@@ -1,5 +1,6 @@
 """What invoicing reports to operations: billing runs, invoices, the PDF and e-mail queues, and the
-billing-run alerts (failed, late, chunks stuck). ``config.monitoring`` describes the declarations.
+billing-run alerts (failed, late, chunks stuck); the Stripe outbox, webhooks and reconciliation are in
+``invoicing.stripe_monitoring``, imported here. ``config.monitoring`` describes the declarations.
 
 Everything a billing run does is in its rows (runs, chunks, failures), so its figures are database
 gauges: right whichever process is scraped, whichever worker billed. The few process counters here
@@ -15,6 +16,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Q, Sum
 
 from billing.models import Subscription
 from config.monitoring import Finding, Sample, alert_rule, counter, db_gauge
+from invoicing import stripe_monitoring  # noqa: F401  (the Stripe figures and rules: registered on import)
 from invoicing.models import (
     BillingRun,
     BillingRunChunk,

@@ -90,6 +90,14 @@ class StripeEvent(models.Model):
     class Meta:
         ordering: ClassVar = ["-received_at", "-id"]
         verbose_name = "Stripe webhook event"
+        indexes: ClassVar = [
+            # the few events still waiting, read on every /metrics scrape and by the sweep
+            models.Index(
+                fields=["stripe_created"],
+                condition=models.Q(status__in=["received", "failed"]),
+                name="stripeevent_waiting_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.stripe_id} {self.type} ({self.status})"

@@ -111,6 +111,7 @@ def fresh_caches() -> Any:
         keys += list(client.scan_iter("rc:access:*", count=1000))
         keys += list(client.scan_iter("rc:ent:*", count=1000))
         keys += list(client.scan_iter("rc:rl:*", count=1000))  # rate-limit buckets, per token id
+        keys += list(client.scan_iter("rc:stripe:*", count=1000))  # webhook signature-failure window
         if keys:
             client.delete(*keys)
     yield

@@ -34,9 +34,17 @@ from invoicing.models import (
     StripeOutbox,
 )
 from invoicing.services.stripe_outbox import stripe_outbox_retry
+from invoicing.services.stripe_reconciliation import reconciliation_mismatches_resolve
 from invoicing.services.stripe_sync import invoice_collect_retry
 
 FINALIZE_PERM = "invoicing.finalize_invoice"
+
+
+class FinanceActions:
+    """Actions with ``permissions=["finalize"]``: for those who may finalize invoices (finance)."""
+
+    def has_finalize_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(FINALIZE_PERM)
 
 
 class AmountDisplay:
@@ -48,7 +56,7 @@ class AmountDisplay:
 
 
 @admin.register(StripeOutbox)
-class StripeOutboxAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StripeOutboxAdmin(FinanceActions, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "created_at",
         "key",
@@ -84,9 +92,6 @@ class StripeOutboxAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="last error")
     def error(self, obj: StripeOutbox) -> str:
         return obj.last_error[:80]
-
-    def has_finalize_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm(FINALIZE_PERM)
 
     @admin.action(description="Retry the selected dead Stripe calls", permissions=["finalize"])
     def retry_dead(self, request: HttpRequest, queryset: QuerySet[StripeOutbox]) -> None:
@@ -177,13 +182,19 @@ class PaymentDisputeAdmin(AmountDisplay, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ReconciliationMismatch)
-class ReconciliationMismatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReconciliationMismatchAdmin(FinanceActions, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("found_at", "kind", "invoice", "stripe_object_id", "resolved", "detail")
     list_select_related = ("invoice",)
     list_filter = ("kind", "resolved")
     search_fields = ("stripe_object_id", "invoice__number", "detail")
     fields = ("kind", "invoice", "stripe_object_id", "detail", "resolved", "found_at")
     readonly_fields = fields
+    actions = ("mark_resolved",)
+
+    @admin.action(description="Mark the selected mismatches resolved (cause fixed)", permissions=["finalize"])
+    def mark_resolved(self, request: HttpRequest, queryset: QuerySet[ReconciliationMismatch]) -> None:
+        count = reconciliation_mismatches_resolve(mismatch_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Marked {count} mismatch(es) resolved.", messages.SUCCESS)
 
 
 class RefundInline(AmountDisplay, ReadOnlyAdminMixin, admin.TabularInline):

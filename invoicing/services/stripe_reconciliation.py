@@ -11,17 +11,20 @@ is read — with real Stripe a ``created`` window would bound it):
 - refunded there more than here -> the refunds applied, as ``refund_not_reflected``.
 
 Every mismatch is a ``ReconciliationMismatch`` row (the admin lists them) and a ``stripe.mismatch``
-log line. Running it twice finds nothing new: applying is idempotent and rows are unique per (kind,
+log line; one left open alerts finance (``stripe_reconciliation_mismatches``) until finance fixes the
+cause and marks it resolved (``reconciliation_mismatches_resolve``, an admin action). Running it twice finds nothing new: applying is idempotent and rows are unique per (kind,
 Stripe object).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import structlog
+from django.db import transaction
 
 from invoicing.models import Payment, ReconciliationMismatch
 from invoicing.services.payment_outcomes import (
@@ -120,3 +123,20 @@ def stripe_reconcile() -> ReconciliationReport:
         _check(intent, report)
     log.info("stripe.reconciled", checked=report.checked, mismatches=len(report.mismatches))
     return report
+
+
+def reconciliation_mismatches_resolve(*, mismatch_ids: Sequence[int]) -> int:
+    """Mark open mismatches resolved once finance fixed their cause (the admin); returns how many.
+
+    The reconciliation reopens one it finds again (same kind and Stripe object), so a wrong "resolved"
+    does not hide a difference for more than a day."""
+    with transaction.atomic():
+        ids = list(
+            ReconciliationMismatch.objects.select_for_update()
+            .filter(pk__in=list(mismatch_ids), resolved=False)
+            .order_by("pk")
+            .values_list("id", flat=True)
+        )
+        ReconciliationMismatch.objects.filter(pk__in=ids).update(resolved=True)
+    log.info("stripe.mismatches_resolved", mismatch_ids=ids)
+    return len(ids)

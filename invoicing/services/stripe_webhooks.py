@@ -26,6 +26,7 @@ from invoicing.services.payment_outcomes import intent_charge, stripe_payment_in
 from invoicing.services.payment_refunds import stripe_refunds_apply
 from invoicing.stripe import client as stripe_client
 from invoicing.stripe.amounts import amount_from_stripe
+from invoicing.stripe_monitoring import webhook_lag_observe
 
 log = structlog.get_logger(__name__)
 
@@ -172,6 +173,9 @@ def stripe_event_apply(*, event_id: int) -> StripeEvent | None:
         else:
             row.applied_at = timezone.now()
             row.last_error = ""
+            webhook_lag_observe(
+                event_type=row.type, stripe_created=row.stripe_created, applied_at=row.applied_at
+            )
             log.info("stripe_event.applied", event_id=row.stripe_id, type=row.type, outcome=outcome)
         row.save()
         return row
