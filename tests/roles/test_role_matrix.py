@@ -395,6 +395,7 @@ MATRIX: dict[str, str] = {
     "POST admin:invoicing_paymentdispute_change":                           "login 403   403   403   403   403   403",
     "GET admin:invoicing_reconciliationmismatch_changelist":                "login 200   200   200   403   200   403",
     "POST admin:invoicing_reconciliationmismatch_changelist action=delete_selected":"login noact noact noact 403   noact 403",
+    "POST admin:invoicing_reconciliationmismatch_changelist action=mark_resolved":"login 302   noact noact 403   302   403",
     "GET admin:invoicing_reconciliationmismatch_add":                       "login 403   403   403   403   403   403",
     "GET admin:invoicing_reconciliationmismatch_history":                   "login 200   200   200   403   200   403",
     "GET admin:invoicing_reconciliationmismatch_delete":                    "login 403   403   403   403   403   403",
