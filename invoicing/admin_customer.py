@@ -3,7 +3,8 @@
 ``/admin/customers/<id>/`` shows one customer's plan, entitlements with usage against limits,
 subscriptions with their timelines, usage this period, invoices, payments, credit balance and ledger,
 credit notes, contacts and history on one page (the reads: ``invoicing.selectors.customer_overview``).
-Everyone with the customer view permission reads it; the only actions on it are links to pages that
+Every staff role (finance, sales, support) reads it, never the integration role (it holds no payment or
+credit note reads); the only actions on it are links to pages that
 check their own permissions: "Edit customer" (shown to who may change customers), the PDF download and
 "Resend" (shown to who may resend: finance and support). Every time is shown in the customer's zone,
 named at the top.
@@ -315,7 +316,9 @@ def page_context(request: HttpRequest, overview: CustomerOverview, highlight: in
 
 
 def customer_page(request: HttpRequest, customer_id: int) -> HttpResponse:
-    if not request.user.has_perm(VIEW_PERM):
+    # the staff roles' page (the search permission is what every staff role holds): it shows payments,
+    # credit notes and the balance ledger, which the integration role, a viewer of customers, may not read
+    if not (request.user.has_perm(VIEW_PERM) and request.user.has_perm(SEARCH_PERM)):
         raise PermissionDenied
     customer = get_object_or_404(Customer, pk=customer_id)
     raw = request.GET.get("invoice", "")

@@ -101,6 +101,9 @@ class ContractAdmin(HistoryAdmin):
     # --- pages --------------------------------------------------------------------------------------
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
+        # refused here as everywhere else (not a redirect to a page that refuses) for who may not add one
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         return HttpResponseRedirect(reverse("admin:billing_contract_deal"))
 
     def change_view(

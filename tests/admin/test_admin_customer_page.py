@@ -121,8 +121,10 @@ def test_who_may_not_see_customers_gets_403(client: Client, world: dict[str, Any
     no_role = make_staff("nobody", None)
     assert logged_in(client, no_role).get(page_url(world["customer"])).status_code == 403
     client.logout()
-    # the integration role may view customers (API) but not search them
+    # the integration role may view customers (API) but neither search them nor read the staff's page
+    # (payments, credit notes, the balance ledger)
     assert logged_in(client, product).get("/admin/search/?q=acme").status_code == 403
+    assert client.get(page_url(world["customer"])).status_code == 403
 
 
 def test_the_customer_list_opens_the_customer_page(

@@ -71,7 +71,7 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("credit-note-detail", "GET", "/api/v1/credit-notes/{note}", None, 403),
     ("customer-payment-method", "POST", "/api/v1/customers/acme/payment-method", {"payment_method": "pm_card_visa"}, 403),
     ("invoice-payments", "POST", "/api/v1/invoices/{invoice}/payments", {"amount": "1.00", "method": "check", "reference": "c"}, 403),
-    ("payment-refund", "POST", "/api/v1/payments/1/refund", {"amount": "1.00", "reason": "x"}, 403),
+    ("payment-refund", "POST", "/api/v1/payments/{payment}/refund", {"amount": "1.00", "reason": "x"}, 403),
     ("contract-list", "GET", "/api/v1/contracts?customer=acme", None, 403),
     ("contract-list", "POST", "/api/v1/contracts", {"customer": "acme", "plan": "pro", "start": "2026-07-01T00:00:00Z"}, 403),
     ("contract-detail", "GET", "/api/v1/contracts/{contract}", None, 403),
@@ -86,8 +86,8 @@ TABLE: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
 
 
 def build_world(finance: APIClient) -> dict[str, str]:
-    """A catalog, a subscribed customer, a finalized invoice with a credit note, a draft, a billing run,
-    a draft contract."""
+    """A catalog, a subscribed customer, a finalized invoice with a credit note and a payment received by
+    check, a draft, a billing run, a draft contract."""
     ok = {
         finance.post("/api/v1/metrics", {"code": "api_calls", "name": "API calls", "aggregation": "count"}, format="json").status_code,
         finance.post("/api/v1/plans", PLAN, format="json").status_code,
@@ -105,6 +105,11 @@ def build_world(finance: APIClient) -> dict[str, str]:
     note = finance.post(
         "/api/v1/credit-notes", {"invoice": first.pk, "amount": "2.00", "reason": "goodwill"}, format="json"
     ).json()
+    payment = finance.post(
+        f"/api/v1/invoices/{first.pk}/payments",
+        {"amount": "3.00", "method": "check", "reference": "c-1"},
+        format="json",
+    ).json()
     run = finance.post("/api/v1/billing-runs", {"as_of": "2026-05-01T00:00:00Z"}, format="json").json()
     draft = Invoice.objects.get(customer__external_id="acme", status="draft")
     contract = finance.post(
@@ -118,6 +123,7 @@ def build_world(finance: APIClient) -> dict[str, str]:
         "invoice": str(first.pk),
         "draft": str(draft.pk),
         "note": str(note["id"]),
+        "payment": str(payment["id"]),
         "run": str(run["id"]),
         "contract": str(contract["id"]),
         "from": (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
