@@ -14,7 +14,9 @@ which use the snapshots here: kept apart, the imports run one way).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import structlog
 from django.conf import settings
@@ -22,8 +24,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import Customer
+from accounts.models import Contact, Customer
 from accounts.services.customers import ADDRESS_FIELDS
+from billing.display import customer_locale, format_money
 from config.errors import Conflict, ErrorCode, NotFound
 from invoicing.models import Invoice, InvoiceStatus, NumberSequence
 
@@ -40,6 +43,13 @@ SNAPSHOT_FIELDS = ("name", "email", *ADDRESS_FIELDS, "external_id", "timezone")
 def customer_snapshot(customer: Customer) -> dict[str, str]:
     """The customer's billing details as they are now (JSON-ready)."""
     return {name: str(getattr(customer, name) or "") for name in SNAPSHOT_FIELDS}
+
+
+def amount_for_customer(invoice: Invoice, amount: Any) -> str:
+    """An amount of the invoice as its customer reads it (PDF, e-mails): the one formatter, in the
+    locale of the billing country the invoice was issued to (``en_DE``: ``180,00 $``)."""
+    country = (invoice.customer_snapshot or {}).get("country") or invoice.customer.country
+    return format_money(amount, invoice.currency, locale=customer_locale(country))
 
 
 def seller_snapshot() -> dict[str, str]:
@@ -95,14 +105,21 @@ def issued_invoice(*, invoice_id: int, lock: bool = False, hint: str = "") -> In
 
 def invoice_recipients(customer: Customer) -> list[str]:
     """The customer's own e-mail, then its contacts that receive invoices; no duplicates."""
-    seen: list[str] = []
-    candidates = [
-        customer.email,
-        *list(
-            customer.contacts.filter(receives_invoices=True).order_by("id").values_list("email", flat=True)
-        ),
-    ]
-    for address in candidates:
-        if address and address.lower() not in {s.lower() for s in seen}:
-            seen.append(address)
-    return seen
+    return recipients_by_customer([customer])[customer.pk]
+
+
+def recipients_by_customer(customers: Iterable[Customer]) -> dict[int, list[str]]:
+    """``invoice_recipients`` of many customers with one query for all their contacts (billing runs)."""
+    chosen = {customer.pk: customer for customer in customers}
+    candidates: dict[int, list[str]] = {pk: [customer.email] for pk, customer in chosen.items()}
+    contacts = Contact.objects.filter(customer_id__in=list(chosen), receives_invoices=True).order_by("id")
+    for customer_id, email in contacts.values_list("customer_id", "email"):
+        candidates[customer_id].append(email)
+    recipients: dict[int, list[str]] = {}
+    for pk, addresses in candidates.items():
+        seen: list[str] = []
+        for address in addresses:
+            if address and address.lower() not in {s.lower() for s in seen}:
+                seen.append(address)
+        recipients[pk] = seen
+    return recipients

@@ -79,22 +79,44 @@ def email_queue(
         subject=subject[:255],
         body=body,
         attach_variant=attach_variant,
-        next_attempt_at=timezone.now() + SWEEP_GRACE,
         created_by=user if getattr(user, "is_authenticated", False) else None,
     )
+    return email_enqueue(row)
+
+
+def email_enqueue(row: EmailOutbox) -> tuple[EmailOutbox, bool]:
+    """``email_queue`` for a row built by the caller (unsaved): saved, or the existing one returned."""
+    row.next_attempt_at = timezone.now() + SWEEP_GRACE
     try:
         with transaction.atomic():
             row.save()
     except IntegrityError:
-        return EmailOutbox.objects.get(invoice=invoice, kind=kind, step=step), False
-    outbox_id = row.pk
+        return EmailOutbox.objects.get(invoice_id=row.invoice_id, kind=row.kind, step=row.step), False
+    _send_after_commit([row.pk])
+    log.info("email.queued", invoice_id=row.invoice_id, outbox_id=row.pk, kind=row.kind, step=row.step)
+    return row, True
 
+
+def email_queue_many(rows: Sequence[EmailOutbox]) -> list[EmailOutbox]:
+    """``email_queue`` for a batch whose rows cannot exist yet (the first e-mail of invoices finalized
+    in the caller's transaction): one INSERT for all of them, sent after commit like any other."""
+    if not rows:
+        return []
+    pending_from = timezone.now() + SWEEP_GRACE
+    for row in rows:
+        row.next_attempt_at = pending_from
+    created = EmailOutbox.objects.bulk_create(rows)
+    _send_after_commit([row.pk for row in created])
+    log.info("email.queued_many", outbox_ids=[row.pk for row in created], kind=created[0].kind)
+    return created
+
+
+def _send_after_commit(outbox_ids: list[int]) -> None:
     def send() -> None:
-        task_enqueue("invoicing.tasks.send_email", outbox_id)
+        for outbox_id in outbox_ids:
+            task_enqueue("invoicing.tasks.send_email", outbox_id)
 
     transaction.on_commit(send)
-    log.info("email.queued", invoice_id=invoice.pk, outbox_id=row.pk, kind=kind, step=step)
-    return row, True
 
 
 def _message(row: EmailOutbox) -> EmailMessage:
@@ -170,10 +192,5 @@ def email_retry(*, outbox_ids: Sequence[int]) -> int:
         EmailOutbox.objects.filter(pk__in=ids).update(
             status=EmailOutbox.Status.PENDING, attempts=0, next_attempt_at=timezone.now()
         )
-
-        def send() -> None:
-            for outbox_id in ids:
-                task_enqueue("invoicing.tasks.send_email", outbox_id)
-
-        transaction.on_commit(send)
+        _send_after_commit(ids)
     return len(ids)

@@ -26,6 +26,9 @@ Finalization (DESIGN.md "How data flows" step 3), all in one transaction:
 The PDF is not rendered here: after the transaction commits, a task renders it from those snapshots
 and stores it (``invoice_documents``), so the number sequence stays locked for milliseconds, not for a
 WeasyPrint render. A payment that makes the invoice paid, or a void, queues its stamped PDF the same way.
+The invoice of a ``send_invoice`` customer with something due is e-mailed with that PDF once, after
+commit (``invoice_sending.invoices_email_on_finalize``); a ``charge_automatically`` one is collected by
+Stripe (``stripe_sync.invoice_collect_queue``).
 ``invoices_finalize`` does the same for a batch of drafts (billing runs) with set-based reads and writes.
 
 Finalizing an invoice that is already finalized (open, paid, uncollectible) returns it unchanged, so
@@ -64,6 +67,7 @@ from invoicing.services.documents import (
 )
 from invoicing.services.drafts import draft_totals_apply
 from invoicing.services.invoice_documents import invoice_documents_queue
+from invoicing.services.invoice_sending import invoices_email_on_finalize
 from invoicing.services.late_usage import drafts_with_stale_usage, refresh_draft_usage
 from invoicing.services.stripe_sync import invoice_collect_queue
 
@@ -246,6 +250,8 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
     _save_finalized(invoices)
     _record_history(invoices, user=user)
     invoice_documents_queue(invoice_ids=[invoice.pk for invoice in issued])
+    # send_invoice customers get the invoice by e-mail, once, after commit (its PDF attached when sent)
+    invoices_email_on_finalize(invoices=issued, user=user)
     for currency in sorted({invoice.currency for invoice in issued}):
         mine = [invoice for invoice in issued if invoice.currency == currency]
         count_after_commit(INVOICES_FINALIZED, len(mine), currency=currency)
