@@ -113,6 +113,20 @@ def stripe_outbox_queue(
     return row
 
 
+def stripe_outbox_queue_many(rows: Sequence[StripeOutbox]) -> list[StripeOutbox]:
+    """``stripe_outbox_queue`` for a batch whose keys cannot exist yet (the first collection attempts of
+    invoices finalized in the caller's transaction): one INSERT, delivered after commit."""
+    if not rows or not stripe_enabled():
+        return []
+    first_sweep = timezone.now() + SWEEP_GRACE
+    for row in rows:
+        row.next_attempt_at = first_sweep
+    created = StripeOutbox.objects.bulk_create(rows)
+    _deliver_after_commit([row.pk for row in created])
+    log.info("stripe_outbox.queued_many", keys=[row.key for row in created])
+    return created
+
+
 def stripe_outbox_deliver(*, outbox_id: int, now: datetime | None = None) -> StripeOutbox | None:
     """One attempt at a pending row (module docs); None when it is not pending, another worker holds it,
     or it is backing off (a retry queued twice, by its countdown and by the sweep, runs once). Never

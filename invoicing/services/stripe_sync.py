@@ -31,7 +31,11 @@ from invoicing.models import (
     Payment,
     StripeOutbox,
 )
-from invoicing.services.stripe_outbox import stripe_outbox_handler, stripe_outbox_queue
+from invoicing.services.stripe_outbox import (
+    stripe_outbox_handler,
+    stripe_outbox_queue,
+    stripe_outbox_queue_many,
+)
 from invoicing.stripe import client as stripe_client
 from invoicing.stripe.amounts import stripe_amount
 from invoicing.stripe.errors import StripeDeclined, StripeRejected, StripeUnavailable
@@ -106,6 +110,11 @@ def _deliver_customer_sync(row: StripeOutbox) -> None:
     row.outcome = "created" if created else "updated"
 
 
+def collect_key(invoice_id: int, attempt: int) -> str:
+    """The Idempotency-Key (and outbox key) of collection attempt ``attempt`` of an invoice."""
+    return f"invoice-{invoice_id}-payment-{attempt}"
+
+
 def _collectable(invoice: Invoice, customer: Customer) -> bool:
     return (
         invoice.status == InvoiceStatus.OPEN
@@ -115,21 +124,22 @@ def _collectable(invoice: Invoice, customer: Customer) -> bool:
 
 
 def invoice_collect_queue(*, invoices: list[Invoice]) -> int:
-    """Finalization's hook, in its transaction: one outbox row per invoice to collect (first attempt).
-    Stripe off, or a ``send_invoice`` customer: nothing (the invoice is paid by transfer)."""
+    """Finalization's hook, in its transaction: one outbox row per invoice to collect (first attempt),
+    written with one INSERT for the batch. Stripe off, or a ``send_invoice`` customer: nothing (the
+    invoice is e-mailed and paid by transfer)."""
     if not stripe_client.stripe_enabled():
         return 0
-    queued = 0
-    for invoice in invoices:
-        if _collectable(invoice, invoice.customer):
-            stripe_outbox_queue(
-                kind=Kind.INVOICE_COLLECT,
-                key=f"invoice-{invoice.pk}-payment-1",
-                customer_id=invoice.customer_id,
-                invoice_id=invoice.pk,
-            )
-            queued += 1
-    return queued
+    rows = [
+        StripeOutbox(
+            kind=Kind.INVOICE_COLLECT,
+            key=collect_key(invoice.pk, 1),
+            customer_id=invoice.customer_id,
+            invoice_id=invoice.pk,
+        )
+        for invoice in invoices
+        if _collectable(invoice, invoice.customer)
+    ]
+    return len(stripe_outbox_queue_many(rows))
 
 
 def invoice_collect_retry(*, invoice_id: int) -> StripeOutbox | None:
