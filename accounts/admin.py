@@ -27,13 +27,12 @@ from accounts.services.customers import (
     ADDRESS_FIELDS,
     EDITABLE_FIELDS,
     TERMS_FIELDS,
-    customer_create,
     customer_is_referenced,
     customer_remove,
-    customer_update,
 )
 from accounts.services.tokens import api_token_revoke
 from config.errors import RatecardError, ValidationFailed
+from invoicing.services.customer_writes import customer_create_synced, customer_update_synced
 
 admin.site.site_header = "Ratecard billing"
 admin.site.site_title = "Ratecard billing"
@@ -253,16 +252,17 @@ class CustomerAdmin(HistoryAdmin):
         return getattr(obj, "contact_count", 0)
 
     def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
-        """Save through the customer services; contacts (plain rows) are saved by the inline."""
+        """Save through the customer services, which queue the Stripe sync as the API's writes do;
+        contacts (plain rows, not sent to Stripe) are saved by the inline."""
         if change:
             values = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE_FIELDS}
             if not values:
                 return
-            saved = customer_update(customer=obj, **values)
+            saved = customer_update_synced(customer=obj, **values)
         else:
             values = {name: form.cleaned_data[name] for name in EDITABLE_FIELDS if name in form.cleaned_data}
             values.pop("name", None)
-            saved = customer_create(
+            saved = customer_create_synced(
                 external_id=form.cleaned_data["external_id"],
                 name=form.cleaned_data["name"],
                 currency=form.cleaned_data["currency"],

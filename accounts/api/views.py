@@ -11,11 +11,10 @@ from rest_framework.response import Response
 from accounts.api.serializers import WRITABLE, CustomerInSerializer, CustomerOutSerializer
 from accounts.models import Customer
 from accounts.selectors import customer_by_external_id, customers_search
-from accounts.services import customers
 from config.api.idempotency import idempotent_write
 from config.api.views import reject_unknown_fields, validated
 from config.errors import NotFound, ValidationFailed
-from invoicing.services.stripe_sync import customer_stripe_sync_queue
+from invoicing.services.customer_writes import customer_create_synced, customer_update_synced
 
 
 def customer_or_404(external_id: str) -> Customer:
@@ -47,10 +46,10 @@ class CustomerListCreate(generics.GenericAPIView):
     def post(self, request: Request) -> Response:
         reject_unknown_fields(request, set(WRITABLE))
         data = dict(validated(CustomerInSerializer, request).validated_data)
-        customer = customers.customer_create(
+        # created in Stripe after commit (issue #10)
+        customer = customer_create_synced(
             external_id=data.pop("external_id"), name=data.pop("name"), currency=data.pop("currency"), **data
         )
-        customer_stripe_sync_queue(customer_id=customer.pk)  # created in Stripe after commit (issue #10)
         return Response(CustomerOutSerializer(customer).data, status=status.HTTP_201_CREATED)
 
 
@@ -69,6 +68,5 @@ class CustomerDetail(generics.GenericAPIView):
         data = dict(validated(CustomerInSerializer, request, partial=True).validated_data)
         if "external_id" in data and data.pop("external_id") != customer.external_id:
             raise ValidationFailed("external_id cannot change.", field="external_id")
-        customer = customers.customer_update(customer=customer, **data)
-        customer_stripe_sync_queue(customer_id=customer.pk)  # updated in Stripe after commit (issue #10)
+        customer = customer_update_synced(customer=customer, **data)  # Stripe updated after commit
         return Response(CustomerOutSerializer(customer).data)
