@@ -7,6 +7,11 @@ step the customer's subscriptions on that invoice become ``past_due``, or are ca
 Steps are idempotent: the step number is advanced under a row lock, and each step's reminder is an
 outbox row unique per (invoice, ``dunning``, step) written in the same transaction and sent after it
 commits, so a rollback sends nothing and a task that runs twice sends nothing twice.
+
+Each step of a ``charge_automatically`` customer with a default card also tries the card again: a new
+collection attempt through the Stripe outbox (``stripe_sync.invoice_collect_retry``: the next key
+``invoice-<id>-payment-<n>``, a new PaymentIntent after commit), none while an earlier attempt may still
+take the money. Its success marks the invoice paid and restores the subscriptions, as any payment does.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import structlog
 from django.conf import settings
 from django.db import transaction
 
-from billing.display import customer_locale, format_money
 from billing.models import Subscription, SubscriptionStatus
 from billing.services.subscription_status import (
     subscription_cancel_at_period_end,
@@ -26,8 +30,9 @@ from billing.services.subscription_status import (
 )
 from config.errors import Conflict, ErrorCode
 from invoicing.models import EmailOutbox, Invoice, InvoiceLine, InvoiceStatus
-from invoicing.services.documents import invoice_recipients
+from invoicing.services.documents import amount_for_customer, invoice_recipients
 from invoicing.services.email_outbox import email_queue
+from invoicing.services.stripe_sync import invoice_collect_retry
 
 log = structlog.get_logger(__name__)
 
@@ -80,9 +85,7 @@ def _remind(invoice: Invoice, step: int, total_steps: int) -> None:
     if not recipients:
         return
     last = step == total_steps
-    # the amount as the invoice PDF shows it: the one formatter, in the customer's locale
-    country = (invoice.customer_snapshot or {}).get("country") or invoice.customer.country
-    due = format_money(invoice.amount_due, invoice.currency, locale=customer_locale(country))
+    due = amount_for_customer(invoice, invoice.amount_due)  # as the invoice PDF shows it
     subject = f"{'Final notice' if last else 'Reminder'}: invoice {invoice.number} is past due"
     body = (
         f"Hello {invoice.customer.name},\n\n"
@@ -121,6 +124,7 @@ def dunning_run(*, as_of: datetime) -> int:
             ):
                 continue
             assert invoice.payment_failed_at is not None
+            first_step = invoice.dunning_step + 1
             # a scheduler that was down catches up: every step that fell due is taken, in order
             while invoice.next_dunning_at is not None and invoice.next_dunning_at <= as_of:
                 invoice.dunning_step += 1
@@ -134,6 +138,10 @@ def dunning_run(*, as_of: datetime) -> int:
                 taken += 1
                 log.info("dunning.step", invoice_id=invoice.pk, customer_id=invoice.customer_id, step=step)
             invoice.save(update_fields=["dunning_step", "next_dunning_at", "updated_at"])
+            # the card is tried again: one new attempt, however many steps the catch-up took
+            invoice_collect_retry(
+                invoice_id=invoice.pk, reason=f"dunning step {first_step}-{invoice.dunning_step}"
+            )
     return taken
 
 
@@ -150,8 +158,11 @@ def _final_step(invoice: Invoice, as_of: datetime) -> None:
 
 
 def dunning_resolve(*, invoice: Invoice) -> None:
-    """After an invoice is paid: stop its dunning and restore its past-due subscriptions if nothing else is owed."""
-    Invoice.objects.filter(pk=invoice.pk).update(next_dunning_at=None)
+    """After an invoice is paid: stop its dunning and restore its past-due subscriptions if nothing else is
+    owed. ``invoice`` is the caller's locked row; the change is saved through it, so history records it."""
+    if invoice.next_dunning_at is not None:
+        invoice.next_dunning_at = None
+        invoice.save(update_fields=["next_dunning_at", "updated_at"])
     for sub_id in _subscriptions_of(invoice):
         still_failing = (
             Invoice.objects.filter(

@@ -158,12 +158,13 @@ def stripe_payment_intent_apply(*, intent: dict[str, Any]) -> str:
         if known:
             return "known"
         try:
-            payment = invoice_record_payment(
+            invoice_record_payment(
                 invoice_id=invoice_id,
                 amount=amount,
                 at=at,
                 method=Payment.Method.STRIPE,
                 reference=intent["id"],
+                stripe_payment_intent=intent["id"],
             )
         except (Conflict, ValidationFailed) as exc:
             # paid here by other means, or more than is due: money finance must look at
@@ -175,7 +176,6 @@ def stripe_payment_intent_apply(*, intent: dict[str, Any]) -> str:
                 resolved=False,
             )
             return "mismatch"
-        Payment.objects.filter(pk=payment.pk).update(stripe_payment_intent=intent["id"])
         paid = Invoice.objects.filter(pk=invoice_id, status=InvoiceStatus.PAID).exists()
         return "paid" if paid else "recorded"
     error = intent.get("last_payment_error") or {}

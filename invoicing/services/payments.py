@@ -30,6 +30,7 @@ def invoice_record_payment(
     at: datetime,
     method: str = Payment.Method.OTHER,
     reference: str = "",
+    stripe_payment_intent: str = "",
 ) -> Payment:
     """Record a successful payment on an open or uncollectible invoice; fully paid -> ``paid``.
 
@@ -77,6 +78,7 @@ def invoice_record_payment(
                     status=Payment.Status.SUCCEEDED,
                     method=method,
                     reference=reference,
+                    stripe_payment_intent=stripe_payment_intent,
                     occurred_at=at,
                 )
         except IntegrityError as exc:  # the same reference recorded concurrently on another invoice

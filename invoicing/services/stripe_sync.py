@@ -10,7 +10,11 @@
   second charge: it is delivered once (locked, then ``done``), and Stripe answers a repeated key with
   the first PaymentIntent. What the payment did is applied from Stripe's report (the webhook, or the
   reconciliation that follows up), never from our guess.
-- ``invoice_collect_retry``: a new attempt (next key) after a failure, e.g. when a new card is set.
+- ``invoice_collect_retry``: a new attempt (next key, a new PaymentIntent) after a failure: when a new
+  card is set, and at each dunning step (``dunning``). Never while an earlier attempt may still take
+  the money, never for an invoice that is paid or void, never without a default card.
+- Each attempt charges the default card as Stripe has it at delivery (a customer may change it in
+  Stripe itself); our copy of it (``CustomerPaymentMethod``, brand and last 4) follows.
 """
 
 from __future__ import annotations
@@ -115,6 +119,10 @@ def collect_key(invoice_id: int, attempt: int) -> str:
     return f"invoice-{invoice_id}-payment-{attempt}"
 
 
+# a delivered attempt's PaymentIntent in one of these states may still take (or has taken) the money
+IN_FLIGHT_OUTCOMES = ("succeeded", "processing", "requires_capture")
+
+
 def _collectable(invoice: Invoice, customer: Customer) -> bool:
     return (
         invoice.status == InvoiceStatus.OPEN
@@ -142,31 +150,77 @@ def invoice_collect_queue(*, invoices: list[Invoice]) -> int:
     return len(stripe_outbox_queue_many(rows))
 
 
-def invoice_collect_retry(*, invoice_id: int) -> StripeOutbox | None:
-    """Another attempt at collecting an open invoice (a new card, or finance asks); None when there is
-    nothing to do: not open, nothing due, not charged automatically, or an attempt still pending."""
+def _attempt_unsettled(invoice: Invoice) -> bool:
+    """An earlier attempt that may still take money, so a new one could charge twice: one not delivered
+    yet (pending), one whose delivery gave up (dead: Stripe may have charged before the worker lost its
+    answer; finance retries it with its own key), or a PaymentIntent that succeeded or is processing and
+    whose report has not come yet (no payment row names it)."""
+    attempts = StripeOutbox.objects.filter(invoice=invoice, kind=Kind.INVOICE_COLLECT)
+    if attempts.filter(status__in=[StripeOutbox.Status.PENDING, StripeOutbox.Status.DEAD]).exists():
+        return True
+    reported = Payment.objects.filter(invoice=invoice).exclude(stripe_payment_intent="")
+    return (
+        attempts.filter(status=StripeOutbox.Status.DONE, outcome__in=IN_FLIGHT_OUTCOMES)
+        .exclude(stripe_id__in=reported.values("stripe_payment_intent"))
+        .exists()
+    )
+
+
+def invoice_collect_retry(*, invoice_id: int, reason: str = "") -> StripeOutbox | None:
+    """Another attempt at collecting an open invoice (a new card; a dunning step): the next key,
+    ``invoice-<id>-payment-<n>``, a new PaymentIntent after commit. None when there is nothing to do:
+    Stripe off, not open, nothing due, not charged automatically, no default card, or an earlier
+    attempt is unsettled (``_attempt_unsettled``). Under the invoice's row lock, so two callers never
+    take the same attempt number, and a rollback takes the row (and so the charge) with it."""
+    if not stripe_client.stripe_enabled():
+        return None
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().select_related("customer").filter(pk=invoice_id).first()
         if invoice is None:
             raise NotFound(f"No invoice with id {invoice_id}.", field="invoice")
-        if not _collectable(invoice, invoice.customer):
+        if not _collectable(invoice, invoice.customer) or _attempt_unsettled(invoice):
             return None
-        attempts = StripeOutbox.objects.filter(invoice=invoice, kind=Kind.INVOICE_COLLECT)
-        if attempts.filter(status=StripeOutbox.Status.PENDING).exists():
+        if not CustomerPaymentMethod.objects.filter(customer_id=invoice.customer_id).exists():
             return None
-        # a PaymentIntent that succeeded and whose report has not come yet must not be charged again
-        if (
-            attempts.filter(status=StripeOutbox.Status.DONE, outcome="succeeded")
-            .exclude(stripe_id__in=Payment.objects.filter(invoice=invoice).values("stripe_payment_intent"))
-            .exists()
-        ):
-            return None
-        return stripe_outbox_queue(
+        attempt = StripeOutbox.objects.filter(invoice=invoice, kind=Kind.INVOICE_COLLECT).count() + 1
+        row = stripe_outbox_queue(
             kind=Kind.INVOICE_COLLECT,
-            key=f"invoice-{invoice.pk}-payment-{attempts.count() + 1}",
+            key=collect_key(invoice.pk, attempt),
             customer_id=invoice.customer_id,
             invoice_id=invoice.pk,
         )
+        log.info("stripe.collect_retry_queued", invoice_id=invoice.pk, attempt=attempt, reason=reason)
+        return row
+
+
+def _card_mirror(customer_id: int, method: dict[str, Any]) -> CustomerPaymentMethod:
+    """Keep Stripe's payment method as the customer's default card here (what the admin shows)."""
+    card = method.get("card") or {}
+    saved, _ = CustomerPaymentMethod.objects.update_or_create(
+        customer_id=customer_id,
+        defaults={
+            "stripe_payment_method_id": method["id"],
+            "brand": str(card.get("brand") or method.get("type") or ""),
+            "last4": str(card.get("last4") or ""),
+            "exp_month": card.get("exp_month"),
+            "exp_year": card.get("exp_year"),
+        },
+    )
+    return saved
+
+
+def _card_to_charge(customer_id: int, stripe_customer_id: str) -> CustomerPaymentMethod | None:
+    """The default card as Stripe has it now — the customer may have changed it in Stripe (its hosted
+    pages, the dashboard) since we saw it — mirrored here; our own record when Stripe names none."""
+    mirror = CustomerPaymentMethod.objects.filter(customer_id=customer_id).first()
+    stripe_customer = stripe_client.customer_retrieve(customer_id=stripe_customer_id)
+    default = (stripe_customer.get("invoice_settings") or {}).get("default_payment_method")
+    default_id = str((default.get("id") if isinstance(default, dict) else default) or "")
+    if not default_id or (mirror is not None and mirror.stripe_payment_method_id == default_id):
+        return mirror
+    method = stripe_client.payment_method_retrieve(payment_method_id=default_id)
+    log.info("stripe.default_card_changed", customer_id=customer_id, payment_method=default_id)
+    return _card_mirror(customer_id, method)
 
 
 @stripe_outbox_handler(Kind.INVOICE_COLLECT)
@@ -177,7 +231,7 @@ def _deliver_invoice_collect(row: StripeOutbox) -> None:
         row.outcome = f"skipped: invoice is {invoice.status}, {invoice.amount_due} due"
         return
     customer_stripe_id, _ = stripe_customer_ensure(customer_id=invoice.customer_id)
-    card = CustomerPaymentMethod.objects.filter(customer_id=invoice.customer_id).first()
+    card = _card_to_charge(invoice.customer_id, customer_stripe_id)
     if card is None:
         # nothing to charge: a failed payment finance and the customer see, and dunning starts
         from invoicing.services.payment_outcomes import payment_failed_record
@@ -254,18 +308,8 @@ def customer_payment_method_set(*, customer_id: int, payment_method_id: str) -> 
         raise StripeUnreachable(
             f"Stripe could not be reached: {exc}", field=None, code=ErrorCode.INVALID
         ) from exc
-    card = method.get("card") or {}
     with transaction.atomic():
-        saved, _ = CustomerPaymentMethod.objects.update_or_create(
-            customer_id=customer_id,
-            defaults={
-                "stripe_payment_method_id": method["id"],
-                "brand": str(card.get("brand") or method.get("type") or ""),
-                "last4": str(card.get("last4") or ""),
-                "exp_month": card.get("exp_month"),
-                "exp_year": card.get("exp_year"),
-            },
-        )
+        saved = _card_mirror(customer_id, method)
         # failed as reported (payment row, dunning) or as the last attempt's answer (the report may lag)
         failed = Invoice.objects.filter(
             Q(payment_failed_at__isnull=False)
@@ -276,7 +320,7 @@ def customer_payment_method_set(*, customer_id: int, payment_method_id: str) -> 
             status=InvoiceStatus.OPEN,
         ).distinct()
         for invoice_id in sorted(failed.values_list("id", flat=True)):
-            invoice_collect_retry(invoice_id=invoice_id)
+            invoice_collect_retry(invoice_id=invoice_id, reason="new default card")
     log.info(
         "stripe.payment_method_set", customer_id=customer_id, payment_method=method["id"], last4=saved.last4
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management import call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from invoicing.models import Invoice
+from tests.stripe.conftest import LocalStripe, signed
 
 START = "2026-04-01T00:00:00Z"
 # a run this long after the start finalizes the first invoices (past the review window)
@@ -55,3 +57,17 @@ def billing_run() -> None:
 
 def invoice_of(external_id: str) -> Invoice:
     return Invoice.objects.get(customer__external_id=external_id, billing_date=START)
+
+
+def post_recorded_events(localstripe: LocalStripe, client: Client, event_type: str) -> int:
+    """Post to our webhook, signed as localstripe signs them, the events of ``event_type`` localstripe
+    recorded. In ``stripe_quiet`` tests its own webhooks go nowhere, so the test decides when Stripe's
+    report arrives; an event posted before is a duplicate the ledger ignores. Returns how many."""
+    events = localstripe.get(f"/v1/events?type={event_type}&limit=100")["data"]
+    for event in events:
+        payload, signature = signed(event)
+        response = client.post(
+            "/stripe/webhook/", data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+        )
+        assert response.status_code == 200, response.content
+    return len(events)
