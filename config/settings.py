@@ -275,6 +275,8 @@ RATECARD_STRIPE_OUTBOX_BACKOFF_SECONDS = float(os.environ.get("RATECARD_STRIPE_O
 RATECARD_STRIPE_OUTBOX_BACKOFF_CAP_SECONDS = float(
     os.environ.get("RATECARD_STRIPE_OUTBOX_BACKOFF_CAP_SECONDS", "3600")
 )
+# the daily reconciliation reads the PaymentIntents created this many days back (Stripe's created[gte])
+RATECARD_STRIPE_RECONCILIATION_DAYS = int(os.environ.get("RATECARD_STRIPE_RECONCILIATION_DAYS", "35"))
 
 # --- Billing rules ----------------------------------------------------------------------------------
 RATECARD_LATE_EVENT_GRACE_DAYS = int(os.environ.get("RATECARD_LATE_EVENT_GRACE_DAYS", "3"))

@@ -1,7 +1,8 @@
 """The daily reconciliation: our invoices and payments against Stripe's PaymentIntents and charges.
 
-For every PaymentIntent in Stripe (all pages; localstripe's list takes no date filter, so the whole list
-is read — with real Stripe a ``created`` window would bound it):
+For every PaymentIntent Stripe created in the window — the last ``RATECARD_STRIPE_RECONCILIATION_DAYS``
+days (35), asked of Stripe with ``created[gte]``, so a daily run reads about a month of PaymentIntents,
+not every one ever made:
 
 - no invoice of ours in its metadata and money taken -> ``charge_without_invoice``;
 - succeeded there, not recorded here -> applied now (the webhook never came) and kept as
@@ -14,17 +15,26 @@ Every mismatch is a ``ReconciliationMismatch`` row (the admin lists them) and a 
 log line; one left open alerts finance (``stripe_reconciliation_mismatches``) until finance fixes the
 cause and marks it resolved (``reconciliation_mismatches_resolve``, an admin action). Running it twice finds nothing new: applying is idempotent and rows are unique per (kind,
 Stripe object).
+
+The window is applied here as well: a Stripe-compatible server that ignores ``created`` (it returns
+everything) is bounded all the same, and one that refuses it with a 400 (localstripe 1.15 answers
+"Unexpected created") is read whole once, logged as ``stripe.reconcile_filter_refused``, then bounded
+here. A window longer than the webhooks' worst delay (Stripe retries for 3 days) still picks up every
+payment whose webhook never came.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from invoicing.models import Payment, ReconciliationMismatch
 from invoicing.services.payment_outcomes import (
@@ -36,6 +46,7 @@ from invoicing.services.payment_outcomes import (
 from invoicing.services.payment_refunds import stripe_refunds_apply
 from invoicing.stripe import client as stripe_client
 from invoicing.stripe.amounts import amount_from_stripe
+from invoicing.stripe.errors import StripeRejected
 
 log = structlog.get_logger(__name__)
 
@@ -48,16 +59,32 @@ class ReconciliationReport:
     mismatches: list[str] = field(default_factory=list)
 
 
-def _intents() -> list[dict[str, Any]]:
+def window_days() -> int:
+    return int(getattr(settings, "RATECARD_STRIPE_RECONCILIATION_DAYS", 35))
+
+
+def _pages(created_gte: int | None) -> list[dict[str, Any]]:
     intents: list[dict[str, Any]] = []
     after: str | None = None
     while True:
-        page = stripe_client.payment_intents_list(limit=100, starting_after=after)
+        page = stripe_client.payment_intents_list(limit=100, starting_after=after, created_gte=created_gte)
         data = page.get("data") or []
         intents.extend(data)
         if not page.get("has_more") or not data:
             return intents
         after = data[-1]["id"]
+
+
+def _intents(*, since: int) -> list[dict[str, Any]]:
+    """The PaymentIntents created at or after ``since`` (Unix seconds), filtered by Stripe and here."""
+    try:
+        intents = _pages(created_gte=since)
+    except StripeRejected as exc:
+        if exc.status != 400:
+            raise
+        log.warning("stripe.reconcile_filter_refused", error=exc.message)
+        intents = _pages(created_gte=None)
+    return [intent for intent in intents if int(intent.get("created") or 0) >= since]
 
 
 def _check(intent: dict[str, Any], report: ReconciliationReport) -> None:
@@ -115,13 +142,15 @@ def _check(intent: dict[str, Any], report: ReconciliationReport) -> None:
         )
 
 
-def stripe_reconcile() -> ReconciliationReport:
-    """Compare everything in Stripe with Ratecard once (module docs); returns what it found."""
+def stripe_reconcile(*, now: datetime | None = None) -> ReconciliationReport:
+    """Compare the window's PaymentIntents in Stripe with Ratecard once (module docs); returns what it
+    found. ``now``: the wall clock the window ends at (Stripe's ``created`` is wall-clock time)."""
     report = ReconciliationReport()
-    for intent in _intents():
+    since = int(((now or timezone.now()) - timedelta(days=window_days())).timestamp())
+    for intent in _intents(since=since):
         report.checked += 1
         _check(intent, report)
-    log.info("stripe.reconciled", checked=report.checked, mismatches=len(report.mismatches))
+    log.info("stripe.reconciled", since=since, checked=report.checked, mismatches=len(report.mismatches))
     return report
 
 

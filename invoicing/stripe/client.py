@@ -120,10 +120,15 @@ def payment_intent_retrieve(*, payment_intent_id: str) -> dict[str, Any]:
     return _call(_client().v1.payment_intents.retrieve, payment_intent_id)
 
 
-def payment_intents_list(*, limit: int = 100, starting_after: str | None = None) -> dict[str, Any]:
+def payment_intents_list(
+    *, limit: int = 100, starting_after: str | None = None, created_gte: int | None = None
+) -> dict[str, Any]:
+    """A page of PaymentIntents, newest first; ``created_gte`` (Unix seconds) sends ``created[gte]``."""
     params: dict[str, Any] = {"limit": limit}
     if starting_after:
         params["starting_after"] = starting_after
+    if created_gte is not None:
+        params["created"] = {"gte": created_gte}
     return _call(_client().v1.payment_intents.list, params=params)
 
 

@@ -89,6 +89,11 @@ class LocalStripe:
         requests = self.get("/_test/requests")
         return [r["idempotency_key"] or "" for r in requests if r["method"] == "POST" and r["path"] == path]
 
+    def requests(self, method: str, path: str) -> list[tuple[str, int]]:
+        """The query string and response status of each ``method`` request to ``path``, in order."""
+        requests = self.get("/_test/requests")
+        return [(r["query"], r["status"]) for r in requests if r["method"] == method and r["path"] == path]
+
     def register_webhook(self, url: str) -> None:
         self.request("POST", "/_config/webhooks/ratecard", {"url": url, "secret": WEBHOOK_SECRET})
 

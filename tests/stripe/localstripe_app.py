@@ -1,9 +1,10 @@
 """Run localstripe on 127.0.0.1:<port> with its state in <state file> (not its fixed /tmp path).
 
 ``python -m tests.stripe.localstripe_app <port> <state file>``, started by the ``localstripe`` fixture.
-Two additions for the tests, outside Stripe's API: every request's method, path and Idempotency-Key
-are recorded (``GET /_test/requests``; localstripe itself ignores the header, so the tests assert we
-send it), and ``POST /_test/reset`` forgets them.
+Two additions for the tests, outside Stripe's API: every request's method, path, query string,
+Idempotency-Key and response status are recorded (``GET /_test/requests``; localstripe itself ignores
+the header and some parameters, so the tests assert what we send), and ``POST /_test/reset`` forgets
+them.
 """
 
 from __future__ import annotations
@@ -41,15 +42,18 @@ resources.Store.dump_to_disk = dump  # type: ignore[method-assign]
 
 @web.middleware
 async def record(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path.startswith("/v1/"):
-        REQUESTS.append(
-            {
-                "method": request.method,
-                "path": request.path,
-                "idempotency_key": request.headers.get("Idempotency-Key"),
-            }
-        )
-    return await handler(request)
+    if not request.path.startswith("/v1/"):
+        return await handler(request)
+    entry: dict[str, Any] = {
+        "method": request.method,
+        "path": request.path,
+        "query": request.query_string,
+        "idempotency_key": request.headers.get("Idempotency-Key"),
+    }
+    REQUESTS.append(entry)
+    response: web.StreamResponse = await handler(request)
+    entry["status"] = response.status
+    return response
 
 
 async def requests_view(request: web.Request) -> web.Response:
@@ -61,7 +65,7 @@ async def reset_view(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-server.app.middlewares.append(record)
+server.app.middlewares.insert(0, record)  # outermost: it sees the status localstripe's errors become
 server.app.router.add_get("/_test/requests", requests_view)
 server.app.router.add_post("/_test/reset", reset_view)
 

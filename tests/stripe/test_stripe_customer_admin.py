@@ -28,7 +28,9 @@ def test_a_customer_added_then_edited_in_the_admin_is_created_then_updated_in_st
     admin = logged_in(client, sales_user)
     new = Customer(external_id="initech", name="Initech", currency="USD")
     with django_capture_on_commit_callbacks(execute=True):  # the admin's transaction commits
-        response = admin.post(add_url(Customer), customer_form_data(new, external_id="initech", currency="USD"))
+        response = admin.post(
+            add_url(Customer), customer_form_data(new, external_id="initech", currency="USD")
+        )
     assert response.status_code == 302, response.content.decode()[:2000]
     customer = Customer.objects.get(external_id="initech")
     assert customer.stripe_customer_id.startswith("cus_")
