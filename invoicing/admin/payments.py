@@ -106,7 +106,7 @@ class StripeOutboxAdmin(FinanceActions, ReadOnlyAdminMixin, admin.ModelAdmin):
         self.message_user(
             request,
             f"Queued a new charge for {len(queued)} of {len(invoice_ids)} invoice(s) (the others are paid, "
-            "not charged automatically, or have an attempt under way).",
+            "not charged automatically, or have an attempt under way or dead: retry a dead one first).",
             messages.SUCCESS,
         )
 

@@ -140,7 +140,9 @@ def dunning_run(*, as_of: datetime) -> int:
             invoice.save(update_fields=["dunning_step", "next_dunning_at", "updated_at"])
             # the card is tried again: one new attempt, however many steps the catch-up took
             invoice_collect_retry(
-                invoice_id=invoice.pk, reason=f"dunning step {first_step}-{invoice.dunning_step}"
+                invoice_id=invoice.pk,
+                reason=f"dunning step {first_step}-{invoice.dunning_step}",
+                needs_card=True,
             )
     return taken
 

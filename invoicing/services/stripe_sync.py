@@ -166,12 +166,15 @@ def _attempt_unsettled(invoice: Invoice) -> bool:
     )
 
 
-def invoice_collect_retry(*, invoice_id: int, reason: str = "") -> StripeOutbox | None:
-    """Another attempt at collecting an open invoice (a new card; a dunning step): the next key,
-    ``invoice-<id>-payment-<n>``, a new PaymentIntent after commit. None when there is nothing to do:
-    Stripe off, not open, nothing due, not charged automatically, no default card, or an earlier
-    attempt is unsettled (``_attempt_unsettled``). Under the invoice's row lock, so two callers never
-    take the same attempt number, and a rollback takes the row (and so the charge) with it."""
+def invoice_collect_retry(
+    *, invoice_id: int, reason: str = "", needs_card: bool = False
+) -> StripeOutbox | None:
+    """Another attempt at collecting an open invoice (a new card, finance's "charge again", a dunning
+    step): the next key, ``invoice-<id>-payment-<n>``, a new PaymentIntent after commit. None when there
+    is nothing to do: Stripe off, not open, nothing due, not charged automatically, an earlier attempt
+    unsettled (``_attempt_unsettled``), or — with ``needs_card`` (dunning) — no default card known here.
+    Under the invoice's row lock, so two callers never take the same attempt number, and a rollback
+    takes the row (and so the charge) with it."""
     if not stripe_client.stripe_enabled():
         return None
     with transaction.atomic():
@@ -180,7 +183,7 @@ def invoice_collect_retry(*, invoice_id: int, reason: str = "") -> StripeOutbox 
             raise NotFound(f"No invoice with id {invoice_id}.", field="invoice")
         if not _collectable(invoice, invoice.customer) or _attempt_unsettled(invoice):
             return None
-        if not CustomerPaymentMethod.objects.filter(customer_id=invoice.customer_id).exists():
+        if needs_card and not CustomerPaymentMethod.objects.filter(customer_id=invoice.customer_id).exists():
             return None
         attempt = StripeOutbox.objects.filter(invoice=invoice, kind=Kind.INVOICE_COLLECT).count() + 1
         row = stripe_outbox_queue(
