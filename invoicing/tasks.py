@@ -166,6 +166,21 @@ def send_email(self: Any, outbox_id: int) -> str:
     return str(row.status)
 
 
+@shared_task(bind=True, acks_late=True)
+def send_emails(self: Any, outbox_ids: list[int]) -> dict[str, int]:
+    """Send a batch of outbox rows (a billing run's invoices: one message per batch, not per e-mail); a
+    row whose attempt failed is retried on its own with its backoff, as ``send_email`` does."""
+    outcomes: dict[str, int] = {}
+    for outbox_id in outbox_ids:
+        row = email_deliver(outbox_id=outbox_id)
+        outcome = "skipped" if row is None else str(row.status)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if row is not None and row.next_attempt_at is not None and not self.request.is_eager:
+            countdown = max((row.next_attempt_at - timezone.now()).total_seconds(), 1)
+            send_email.apply_async((outbox_id,), countdown=countdown)
+    return outcomes
+
+
 @shared_task
 def email_outbox_sweep() -> int:
     """Celery beat: send the pending e-mails whose next attempt is due (retries, lost messages)."""

@@ -36,6 +36,8 @@ log = structlog.get_logger(__name__)
 
 # the beat sweep leaves a fresh row to the task queued at commit for this long
 SWEEP_GRACE = timedelta(minutes=2)
+# e-mails per task message when a batch is queued at once (as the PDFs are rendered in batches)
+SEND_BATCH = 20
 
 
 def max_attempts() -> int:
@@ -107,14 +109,19 @@ def email_queue_many(rows: Sequence[EmailOutbox]) -> list[EmailOutbox]:
         row.next_attempt_at = pending_from
     created = EmailOutbox.objects.bulk_create(rows)
     _send_after_commit([row.pk for row in created])
-    log.info("email.queued_many", outbox_ids=[row.pk for row in created], kind=created[0].kind)
+    log.info("email.queued_many", count=len(created), kind=created[0].kind)
     return created
 
 
 def _send_after_commit(outbox_ids: list[int]) -> None:
+    """One task per e-mail; a batch (a billing run's) goes in messages of ``SEND_BATCH`` e-mails."""
+
     def send() -> None:
-        for outbox_id in outbox_ids:
-            task_enqueue("invoicing.tasks.send_email", outbox_id)
+        if len(outbox_ids) == 1:
+            task_enqueue("invoicing.tasks.send_email", outbox_ids[0])
+            return
+        for start in range(0, len(outbox_ids), SEND_BATCH):
+            task_enqueue("invoicing.tasks.send_emails", outbox_ids[start : start + SEND_BATCH])
 
     transaction.on_commit(send)
 

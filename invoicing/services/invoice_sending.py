@@ -131,17 +131,15 @@ def invoices_email_on_finalize(*, invoices: Sequence[Invoice], user: Any = None)
     if not chosen:
         return []
     recipients = recipients_by_customer(invoice.customer for invoice in chosen)
-    emails = []
-    for invoice in chosen:
-        if not recipients[invoice.customer_id]:
-            log.warning(
-                "invoice.not_emailed", invoice_id=invoice.pk, reason="the customer has no e-mail address"
-            )
-            continue
-        emails.append(
-            _invoice_email(
-                invoice, recipients=recipients[invoice.customer_id], step=FINALIZATION_STEP, user=user
-            )
+    emails = [
+        _invoice_email(invoice, recipients=recipients[invoice.customer_id], step=FINALIZATION_STEP, user=user)
+        for invoice in chosen
+        if recipients[invoice.customer_id]
+    ]
+    unaddressed = [invoice.pk for invoice in chosen if not recipients[invoice.customer_id]]
+    if unaddressed:  # one line for the batch: a big run of address-less customers must not flood the logs
+        log.warning(
+            "invoice.not_emailed", invoice_ids=unaddressed, reason="the customer has no e-mail address"
         )
     rows = email_queue_many(emails)
     log.info("invoice.emailed_on_finalize", invoice_ids=[row.invoice_id for row in rows])

@@ -39,13 +39,22 @@ def test_a_billing_runs_batch_e_mails_each_send_invoice_customer_its_invoice_wit
 ) -> None:
     acme = make_draft(transfer_customer("acme"), lines=[subscription_line("180.00")])
     card = make_draft(make_customer("card", collection_method="charge_automatically"))
+    globex = make_draft(
+        transfer_customer("globex", email="ap@globex.test"), lines=[subscription_line("49.50")]
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        invoices_finalize(invoice_ids=[acme.pk, card.pk], at=AT)
+        invoices_finalize(invoice_ids=[acme.pk, card.pk, globex.pk], at=AT)
 
     acme = Invoice.objects.get(pk=acme.pk)
     number = document_no("INV", AT, 1)
     assert (acme.number, acme.amount_due) == (number, Decimal("180.00"))
-    [sent] = mail.outbox  # the card customer is charged by Stripe, not asked to pay by e-mail
+    # the card customer is charged by Stripe, not asked to pay by e-mail
+    sent, to_globex = sorted(mail.outbox, key=lambda message: message.subject)
+    assert (to_globex.to, to_globex.subject) == (
+        ["ap@globex.test", "ada@globex.test"],
+        f"Invoice {document_no('INV', AT, 3)} from Meshwork Networks, Inc.",
+    )
+    assert ": 49,50\xa0US$ due on 2026-03-05." in to_globex.body
     assert sent.to == ["billing@acme.test", "ada@acme.test"]
     assert sent.subject == f"Invoice {number} from Meshwork Networks, Inc."
     # the amount as its PDF shows it, in the customer's (German) conventions; due after its 30-day terms
@@ -53,14 +62,14 @@ def test_a_billing_runs_batch_e_mails_each_send_invoice_customer_its_invoice_wit
     (name, content, mimetype) = sent.attachments[0]
     assert (name, mimetype) == (f"{number}.pdf", "application/pdf")
     assert content.startswith(b"%PDF") and content == stored_pdf(acme)
-    row = EmailOutbox.objects.get()
-    assert (row.invoice_id, row.kind, row.step, row.status) == (acme.pk, "invoice", 1, "sent")
+    rows = EmailOutbox.objects.order_by("id").values_list("invoice_id", "kind", "step", "status")
+    assert list(rows) == [(acme.pk, "invoice", 1, "sent"), (globex.pk, "invoice", 1, "sent")]
 
     # finalizing again (a double click, a retried task or run) sends nothing more
     with django_capture_on_commit_callbacks(execute=True):
         invoice_finalize(invoice_id=acme.pk, at=AT)
-        assert invoices_finalize(invoice_ids=[acme.pk, card.pk], at=AT) == []
-    assert len(mail.outbox) == 1 and EmailOutbox.objects.count() == 1
+        assert invoices_finalize(invoice_ids=[acme.pk, card.pk, globex.pk], at=AT) == []
+    assert len(mail.outbox) == 2 and EmailOutbox.objects.count() == 2
 
 
 def test_a_rolled_back_finalization_e_mails_nothing(django_capture_on_commit_callbacks: Any) -> None:
