@@ -188,6 +188,10 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = float(os.environ.get("RATECARD_BROKER_CONN
 # a worker keeps reconnecting when Redis restarts, without a limit
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# when the broker connection drops, tasks still running are cancelled rather than left to ack on a dead
+# connection (kombu then fails inside the consumer's restart and the worker can stall): with late acks
+# their messages are redelivered, or the sweeps re-queue their work, and every task is idempotent
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 
 CELERY_BEAT_SCHEDULE = {
     # queue again the billing work a killed worker or a lost broker left behind; close finished runs
