@@ -32,6 +32,7 @@ from reporting.alerts import alerts_evaluate, runbook_section
 from reporting.dashboard import dashboard_alerts
 from reporting.models import AlertIncident
 from tests.integration.workers import AS_OF, make_subscriptions
+from tests.ops.test_metrics import scrape, value
 
 Open = AlertIncident.Status.OPEN
 
@@ -133,9 +134,11 @@ def test_chunks_stuck_fires_with_the_customers_and_clears_once_billed(
     assert "1 chunk(s) stuck" in incident.message and "WorkerLostError" in incident.message
     first_two = Customer.objects.order_by("pk").values_list("pk", flat=True)[:2]
     assert incident.customer_ids == list(first_two)
+    assert value(scrape(), "ratecard_billing_run_chunks_stuck") == 1
     billing_run_execute(run_id=run.pk)  # the sweep queues it again; it is billed
     billing_run_close(run_id=run.pk)
     assert evaluate("billing_chunks_stuck").cleared == [incident.pk]
+    assert value(scrape(), "ratecard_billing_run_chunks_stuck") == 0
 
 
 @pytest.mark.django_db
