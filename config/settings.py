@@ -209,8 +209,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("RATECARD_ALERT_EVALUATE_SECONDS", "60")),
     },
     # Stripe (issue #10): deliver the outbox rows a lost message left behind, retry failed webhook events
-    "stripe-outbox-every-minute": {"task": "invoicing.stripe_tasks.stripe_outbox_sweep", "schedule": 60.0},
-    "stripe-reconcile-daily": {"task": "invoicing.stripe_tasks.stripe_reconcile_daily", "schedule": 86400.0},
+    "stripe-outbox-every-minute": {
+        "task": "invoicing.stripe_tasks.stripe_outbox_sweep",
+        "schedule": float(os.environ.get("RATECARD_STRIPE_SWEEP_SECONDS", "60")),
+    },
+    "stripe-reconcile-daily": {
+        "task": "invoicing.stripe_tasks.stripe_reconcile_daily",
+        "schedule": float(os.environ.get("RATECARD_STRIPE_RECONCILE_SECONDS", "86400")),
+    },
 }
 # tasks outside the apps' tasks.py modules that workers must know
 CELERY_IMPORTS = ["invoicing.stripe_tasks"]
