@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -67,15 +68,18 @@ def histogram(
     return _histograms[name]
 
 
-def count_after_commit(metric: Any, amount: float = 1, **labels: str) -> None:
+def count_after_commit(metric: Any, amount: int | Decimal = 1, **labels: str) -> None:
     """Increment ``metric`` (with ``labels``) once the current transaction commits (at once outside one).
 
+    Callers pass counts or exact ``Decimal`` amounts; the one conversion to the float Prometheus stores
+    happens here, at the exporter's edge (a metric is a gauge for people, never a figure we bill from).
     A metric never breaks the write it counts: a failure to count is logged and forgotten.
     """
+    value = float(amount)
 
     def count() -> None:
         try:
-            (metric.labels(**labels) if labels else metric).inc(amount)
+            (metric.labels(**labels) if labels else metric).inc(value)
         except Exception as exc:
             import structlog
 

@@ -146,6 +146,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# the admin's default date and time formats: ISO, 24-hour, zone named (config/formats/en/formats.py)
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -186,6 +188,10 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = float(os.environ.get("RATECARD_BROKER_CONN
 # a worker keeps reconnecting when Redis restarts, without a limit
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# when the broker connection drops, tasks still running are cancelled rather than left to ack on a dead
+# connection (kombu then fails inside the consumer's restart and the worker can stall): with late acks
+# their messages are redelivered, or the sweeps re-queue their work, and every task is idempotent
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 
 CELERY_BEAT_SCHEDULE = {
     # queue again the billing work a killed worker or a lost broker left behind; close finished runs
@@ -203,8 +209,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(os.environ.get("RATECARD_ALERT_EVALUATE_SECONDS", "60")),
     },
     # Stripe (issue #10): deliver the outbox rows a lost message left behind, retry failed webhook events
-    "stripe-outbox-every-minute": {"task": "invoicing.stripe_tasks.stripe_outbox_sweep", "schedule": 60.0},
-    "stripe-reconcile-daily": {"task": "invoicing.stripe_tasks.stripe_reconcile_daily", "schedule": 86400.0},
+    "stripe-outbox-every-minute": {
+        "task": "invoicing.stripe_tasks.stripe_outbox_sweep",
+        "schedule": float(os.environ.get("RATECARD_STRIPE_SWEEP_SECONDS", "60")),
+    },
+    "stripe-reconcile-daily": {
+        "task": "invoicing.stripe_tasks.stripe_reconcile_daily",
+        "schedule": float(os.environ.get("RATECARD_STRIPE_RECONCILE_SECONDS", "86400")),
+    },
 }
 # tasks outside the apps' tasks.py modules that workers must know
 CELERY_IMPORTS = ["invoicing.stripe_tasks"]

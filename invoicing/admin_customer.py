@@ -113,7 +113,22 @@ def invoice_row(invoice: Invoice, tz: tzinfo, *, can_resend: bool, highlight: in
     }
 
 
-def subscription_block(rows: SubscriptionRows, tz: tzinfo) -> dict[str, Any]:
+def contract_plan_labels(summary: ContractSummary | None) -> dict[int, str]:
+    """The plan versions that hold a contract phase's prices, named as people know them ("Premium, contract
+    #7 prices, phase 2") rather than by the private plan's code (``premium-contract-7 v2``), which nobody
+    sells or recognises. Built from the contract summary's prefetched phases: no query."""
+    labels: dict[int, str] = {}
+    for terms in summary.contracts if summary else []:
+        c = terms.contract
+        for phase in c.phases.all():
+            if phase.plan_version_id:
+                labels[phase.plan_version_id] = (
+                    f"{c.plan_version.name}, contract #{c.family_id or c.pk} prices, phase {phase.position + 1}"
+                )
+    return labels
+
+
+def subscription_block(rows: SubscriptionRows, tz: tzinfo, plan_labels: dict[int, str]) -> dict[str, Any]:
     """A subscription's heading and its timeline (billing.admin.timeline) in the customer's zone."""
     sub = rows.subscription
     entries = timeline_entries(
@@ -125,7 +140,7 @@ def subscription_block(rows: SubscriptionRows, tz: tzinfo) -> dict[str, Any]:
     return {
         "subscription": sub,
         "url": url_or_none("admin:billing_subscription_change", sub.pk),
-        "plan": str(sub.plan_version),
+        "plan": plan_labels.get(sub.plan_version_id) or str(sub.plan_version),
         "status": sub.get_status_display(),
         "badge": SUBSCRIPTION_BADGES.get(SubscriptionStatus(sub.status), "muted"),
         "live": rows.is_live,
@@ -213,6 +228,7 @@ def page_context(request: HttpRequest, overview: CustomerOverview, highlight: in
     user = request.user
     currency = customer.currency
     can_resend = user.has_perm("invoicing.resend_invoice")
+    plan_labels = contract_plan_labels(overview.contract)
     return {
         "title": customer.name,
         "subtitle": None,
@@ -231,8 +247,8 @@ def page_context(request: HttpRequest, overview: CustomerOverview, highlight: in
         "payments_url": changelist("invoicing_payment", invoice__customer__id__exact=customer.pk),
         "credit_notes_url": changelist("invoicing_creditnote", customer__id__exact=customer.pk),
         "contract": contract_block(overview.contract, tz),
-        "subscriptions": [subscription_block(rows, tz) for rows in overview.subscriptions],
-        "plans": [subscription_block(rows, tz) for rows in overview.live_subscriptions],
+        "subscriptions": [subscription_block(rows, tz, plan_labels) for rows in overview.subscriptions],
+        "plans": [subscription_block(rows, tz, plan_labels) for rows in overview.live_subscriptions],
         "entitlements": [
             {
                 "name": row.name,

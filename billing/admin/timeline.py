@@ -26,6 +26,7 @@ from billing.models import (
     SubscriptionChange,
     SubscriptionStatus,
 )
+from billing.services.contract_pricing import is_contract_plan_version
 from config.admin_kit import admin_change_url, linked
 from invoicing.models import BilledPeriod, Invoice, InvoiceLine
 from invoicing.selectors import SubscriptionTimeline
@@ -83,7 +84,11 @@ def invoice_link(invoice: Invoice) -> SafeString:
 
 
 def _version(version: PlanVersion | None) -> str:
-    return str(version) if version is not None else EMPTY
+    """``pro v1``; a contract's private prices by the plan they were negotiated on: ``Premium (contract
+    prices)`` (its code, ``premium-contract-7 v2``, means nothing to the reader)."""
+    if version is None:
+        return EMPTY
+    return f"{version.name} (contract prices)" if is_contract_plan_version(version) else str(version)
 
 
 def _seats(value: object) -> str:

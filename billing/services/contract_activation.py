@@ -28,7 +28,7 @@ from billing.models import (
 from billing.pricing.money import round_amount
 from billing.services.contract_pricing import phase_version_create
 from billing.services.subscription_charges import prices_of
-from billing.services.subscriptions import _sync_items
+from billing.services.subscriptions import subscription_items_sync
 
 PHASE_NOTE = "contract phase"
 
@@ -72,7 +72,7 @@ def contract_subscription_attach(
     assert first.plan_version is not None
     sub.plan_version = first.plan_version
     sub.save(update_fields=["plan_version", "updated_at"])
-    _sync_items(sub, prices_of(first.plan_version))
+    subscription_items_sync(sub, prices_of(first.plan_version))
     SubscriptionChange.objects.filter(subscription=sub, kind=ChangeKind.CREATE).update(
         new_plan_version=first.plan_version, note=f"contract #{contract.family_id}"
     )

@@ -106,10 +106,18 @@ def phase_drafts(phase: ContractPhase) -> tuple[tuple[OverrideDraft, ...], tuple
     return overrides, fees
 
 
+PRIVATE_PLAN_MARK = "-contract-"
+
+
+def is_contract_plan_version(version: PlanVersion) -> bool:
+    """Whether ``version`` holds a contract phase's prices (a private plan: ``premium-contract-7``)."""
+    return PRIVATE_PLAN_MARK in version.plan.code and not version.plan.is_active
+
+
 def _private_plan(contract: Contract) -> Plan:
     """The contract's own plan (never sold: inactive), holding one version per priced phase."""
     base = contract.plan
-    code = f"{base.code}-contract-{contract.family_id or contract.pk}"[:100]
+    code = f"{base.code}{PRIVATE_PLAN_MARK}{contract.family_id or contract.pk}"[:100]
     plan, _ = Plan.objects.get_or_create(
         code=code,
         defaults={

@@ -59,7 +59,10 @@ def check_quantity(quantity: Decimal) -> None:
         raise ValidationFailed("Quantity has more than 6 decimal places.", field="quantity")
 
 
-def _sync_items(sub: Subscription, prices: list[Price]) -> None:
+def subscription_items_sync(sub: Subscription, prices: list[Price]) -> None:
+    """Make ``sub``'s items exactly one per price of ``prices`` (a new plan version, a contract phase):
+    items of other prices go, missing ones come, and seat-priced items take the subscription's quantity
+    (metered items keep 0: usage prices them)."""
     SubscriptionItem.objects.filter(subscription=sub).exclude(price__in=prices).delete()
     existing = set(SubscriptionItem.objects.filter(subscription=sub).values_list("price_id", flat=True))
     SubscriptionItem.objects.bulk_create(
@@ -146,7 +149,7 @@ def subscription_create(
             coupon=coupon,
             coupon_redeemed_at=start if coupon else None,
         )
-        _sync_items(sub, prices_of(version))
+        subscription_items_sync(sub, prices_of(version))
         SubscriptionChange.objects.create(
             subscription=sub,
             kind=ChangeKind.CREATE,
@@ -272,7 +275,7 @@ def subscription_change(
         sub.plan_version = new_version
         sub.quantity = new_quantity
         sub.save()
-        _sync_items(sub, prices_of(new_version))
+        subscription_items_sync(sub, prices_of(new_version))
     return sub, change
 
 

@@ -258,9 +258,9 @@ def _finalize_locked(invoices: list[Invoice], *, at: datetime, user: Any) -> lis
         charged = sum((i.total for i in mine if i.total > 0), ZERO)
         credited = -sum((i.total for i in mine if i.total < 0), ZERO)
         if charged:
-            count_after_commit(AMOUNT_INVOICED, float(charged), currency=currency, kind="charge")
+            count_after_commit(AMOUNT_INVOICED, charged, currency=currency, kind="charge")
         if credited:
-            count_after_commit(AMOUNT_INVOICED, float(credited), currency=currency, kind="credit")
+            count_after_commit(AMOUNT_INVOICED, credited, currency=currency, kind="credit")
     # Stripe (issue #10): the outbox rows that collect them, in this transaction
     invoice_collect_queue(invoices=issued)
     return invoices

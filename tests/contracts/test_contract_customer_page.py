@@ -85,3 +85,18 @@ def test_the_customer_page_shows_the_contract(api: APIClient, sales_api: APIClie
     assert money("1000.00") in section  # the grant's amount, beside what is left
     assert "No contract" not in section
     assert len(queries) <= 45, len(queries)  # the section reads in a constant number of queries
+
+
+def test_the_plan_on_a_contract_is_named_by_its_deal_not_its_private_code(
+    api: APIClient, sales_api: APIClient, premium: Any
+) -> None:
+    """The subscription runs on the contract's private plan (``premium-contract-<n>``); support reads
+    "Premium, contract #n prices, phase 1" instead of a code nobody sells."""
+    customer = approved_deal(api, sales_api)
+    family = customer.contracts.get().pk
+    client = Client()
+    client.force_login(make_staff("plan-reader", SUPPORT))
+    html = client.get(f"/admin/customers/{customer.pk}/").content.decode()
+    plan = html[html.index('<section id="plan"') :]
+    assert f"Premium, contract #{family} prices, phase " in plan
+    assert "-contract-" not in plan

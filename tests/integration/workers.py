@@ -63,10 +63,9 @@ def start_worker(
     beat_dir: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """A Celery worker (2 pool processes) on ``queue``; with ``beat_dir``, Celery beat runs inside it."""
-    db = connection.settings_dict
     full_env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "REDIS_URL": redis_url or settings.REDIS_URL,
         "RATECARD_CELERY_QUEUE": queue,
         "RATECARD_CELERY_VISIBILITY_TIMEOUT": "3",
@@ -86,6 +85,27 @@ def start_worker(
     worker = subprocess.Popen(command, cwd=ROOT, env=full_env, start_new_session=True, stdout=log, stderr=log)
     STARTED.append(worker)
     return worker
+
+
+def start_web(port: int, env: dict[str, str], metrics_dir: Path) -> subprocess.Popen[bytes]:
+    """gunicorn as in production (``config/gunicorn.py``: 2 workers, prometheus multiprocess mode)."""
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
+        cwd=ROOT,
+        env={**os.environ, **env, "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "k" * 50,
+             "DJANGO_SECURE_SSL_REDIRECT": "false", "GUNICORN_BIND": f"127.0.0.1:{port}",
+             "WEB_CONCURRENCY": "2", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "LOG_LEVEL": "WARNING"},
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    STARTED.append(server)
+    return server
+
+
+def database_url() -> str:
+    """The test database, for the processes a test starts."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 def free_port() -> int:

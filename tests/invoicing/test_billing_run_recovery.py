@@ -43,6 +43,7 @@ from invoicing.services.subscription_invoicing import subscription_create
 from invoicing.tasks import bill_chunk
 from invoicing.tasks import billing_runs_sweep as sweep_task
 from tests.integration.workers import AS_OF, ROOT, assert_billed_exactly_once, free_port, make_subscriptions
+from tests.ops.test_metrics import scrape, value
 
 Status = BillingRun.Status
 Chunk = BillingRunChunk.Status
@@ -213,8 +214,16 @@ def test_a_subscription_locked_by_a_concurrent_change_is_retried_then_deferred(s
     make_subscriptions(3)
     held = Subscription.objects.order_by("id").first()
     assert held is not None
+    before = scrape()
     with locked_elsewhere(held.pk):
         run = billing_run_execute(run_id=billing_run_create(as_of=AS_OF).pk)
+    after = scrape()  # /metrics: the deferred subscription, counted once (not per retry round)
+    assert (
+        value(after, "ratecard_billing_subscriptions_total", outcome="deferred")
+        - value(before, "ratecard_billing_subscriptions_total", outcome="deferred")
+        == 1
+    )
+    assert value(after, "ratecard_billing_run_last", figure="subscriptions_deferred") == 1
     assert (run.status, run.subscriptions_billed, run.deferred, run.failures_count) == (
         "completed_with_failures",
         2,
@@ -385,7 +394,7 @@ def test_run_billing_needs_no_redis() -> None:
 
 @pytest.mark.django_db
 def test_a_subscription_that_cannot_be_billed_is_a_failure_and_the_rest_of_the_chunk_is_billed(
-    small_chunks: Any,
+    small_chunks: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
     small_chunks.RATECARD_BILLING_CHUNK_SIZE = 500
     make_subscriptions(2)
@@ -403,7 +412,16 @@ def test_a_subscription_that_cannot_be_billed_is_a_failure_and_the_rest_of_the_c
         customer=customer, plan_code="giant", start=AS_OF - timedelta(days=31), quantity=Decimal(1)
     )
     Subscription.objects.filter(pk=huge.pk).update(quantity=Decimal(10**11))
-    run = billing_run_execute(run_id=billing_run_create(as_of=AS_OF).pk)
+    before = scrape()
+    with django_capture_on_commit_callbacks(execute=True):  # counted after commit
+        run = billing_run_execute(run_id=billing_run_create(as_of=AS_OF).pk)
+    after = scrape()  # /metrics: the failed subscription in the counter and the last run's failures
+    assert (
+        value(after, "ratecard_billing_subscriptions_total", outcome="failed")
+        - value(before, "ratecard_billing_subscriptions_total", outcome="failed")
+        == 1
+    )
+    assert value(after, "ratecard_billing_run_failures") == 1
     assert (run.status, run.subscriptions_billed, run.invoices_created, run.failures_count) == (
         "completed_with_failures",
         2,

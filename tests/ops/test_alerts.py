@@ -12,12 +12,13 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
+from django.utils.html import escape
 from rest_framework.test import APIClient
 
 from accounts.models import Customer
 from billing.services.catalog import metric_create
 from config.monitoring import alert_rules
-from invoicing.models import BillingRun, BillingRunChunk
+from invoicing.models import BillingRun, BillingRunChunk, Invoice, StripeOutbox
 from invoicing.services import billing_chunks
 from invoicing.services.billing_runs import (
     billing_run_close,
@@ -25,10 +26,13 @@ from invoicing.services.billing_runs import (
     billing_run_execute,
     billing_run_start,
 )
+from invoicing.services.payment_outcomes import mismatch_note
+from invoicing.stripe_monitoring import signature_failure_count
 from reporting.alerts import alerts_evaluate, runbook_section
 from reporting.dashboard import dashboard_alerts
 from reporting.models import AlertIncident
 from tests.integration.workers import AS_OF, make_subscriptions
+from tests.ops.test_metrics import scrape, value
 
 Open = AlertIncident.Status.OPEN
 
@@ -38,9 +42,9 @@ def evaluate(settings: Any, django_capture_on_commit_callbacks: Any) -> Callable
     """Evaluate one rule now, running what its commit queued (the e-mail task runs eagerly)."""
     settings.RATECARD_ALERT_EMAILS = ["finance-ops@example.com"]
 
-    def run(rule: str, **kwargs: Any) -> Any:
+    def run(rule: str | None, **kwargs: Any) -> Any:
         with django_capture_on_commit_callbacks(execute=True):
-            return alerts_evaluate(rules=[rule], **kwargs)
+            return alerts_evaluate(rules=None if rule is None else [rule], **kwargs)
 
     return run
 
@@ -130,9 +134,11 @@ def test_chunks_stuck_fires_with_the_customers_and_clears_once_billed(
     assert "1 chunk(s) stuck" in incident.message and "WorkerLostError" in incident.message
     first_two = Customer.objects.order_by("pk").values_list("pk", flat=True)[:2]
     assert incident.customer_ids == list(first_two)
+    assert value(scrape(), "ratecard_billing_run_chunks_stuck") == 1
     billing_run_execute(run_id=run.pk)  # the sweep queues it again; it is billed
     billing_run_close(run_id=run.pk)
     assert evaluate("billing_chunks_stuck").cleared == [incident.pk]
+    assert value(scrape(), "ratecard_billing_run_chunks_stuck") == 0
 
 
 @pytest.mark.django_db
@@ -215,3 +221,58 @@ def small_chunks(settings: Any) -> Any:
     settings.RATECARD_BILLING_DEFERRED_RETRY_SECONDS = 0
     settings.RATECARD_AUTO_FINALIZE = False
     return settings
+
+
+@pytest.mark.django_db
+def test_every_rule_mails_once_after_commit_and_shows_what_who_and_its_runbook_step_in_the_admin(
+    evaluate: Callable[..., Any], small_chunks: Any, api: APIClient, finance_user: User, settings: Any
+) -> None:
+    """Every registered rule broken at once (each rule's own test breaks it for real and clears it):
+    one incident per rule, one e-mail each however often beat evaluates, and its admin page."""
+    settings.RATECARD_ALERT_INGEST_REJECTED_MIN = 3
+    settings.RATECARD_ALERT_STRIPE_SIGNATURE_FAILURES = 2
+    make_subscriptions(2)
+    failed = billing_run_create(as_of=AS_OF)  # billing_run_failed: a chunk gave up
+    billing_run_start(run_id=failed.pk)
+    billing_chunks.billing_chunk_fail(run_id=failed.pk, index=0, error="OperationalError: disk full")
+    billing_run_close(run_id=failed.pk)
+    stuck = billing_run_create(as_of=AS_OF)  # billing_run_late and billing_chunks_stuck: a worker vanished
+    billing_run_start(run_id=stuck.pk)
+    assert billing_chunks.billing_chunk_claim(run_id=stuck.pk, index=0)
+    BillingRun.objects.filter(pk=stuck.pk).update(created_at=timezone.now() - timedelta(minutes=90))
+    BillingRunChunk.objects.filter(run=stuck).update(lease_expires_at=timezone.now() - timedelta(minutes=30))
+    acme = Customer.objects.get(external_id="c0000")
+    metric_create(code="api_calls", name="API calls", aggregation="count")
+    at = (timezone.now() - timedelta(minutes=5)).isoformat()
+    typo = [
+        {"event_id": f"b{i}", "customer": "c0000", "metric": "api_cals", "timestamp": at} for i in range(4)
+    ]
+    assert api.post("/api/v1/events", {"events": typo}, format="json").status_code == 400
+    late = StripeOutbox.objects.create(kind="customer_sync", key="customer-late", customer=acme)
+    StripeOutbox.objects.filter(pk=late.pk).update(created_at=timezone.now() - timedelta(minutes=20))
+    StripeOutbox.objects.create(kind="customer_sync", key="customer-dead", customer=acme, status="dead")
+    for _ in range(2):
+        signature_failure_count(now=timezone.now())
+    mismatch_note(
+        kind="amount_differs",
+        stripe_object_id="pi_differs",
+        detail="Stripe collected 180.00 USD; recorded 170.00.",
+        invoice_id=Invoice.objects.filter(customer=acme).values_list("pk", flat=True).first(),
+        resolved=False,
+    )
+
+    evaluate(None)
+    evaluate(None)  # beat again, a minute later: nothing new
+    opened = AlertIncident.objects.filter(status=Open).order_by("rule", "subject")
+    assert {i.rule for i in opened} == {rule.code for rule in alert_rules()}
+    assert len(mail.outbox) == opened.count() and all(i.notified_at for i in opened)
+    client = Client()
+    client.force_login(finance_user)
+    for incident in opened:
+        [sent] = [m for m in mail.outbox if incident.subject in m.subject and incident.title in m.subject]
+        section = runbook_section(incident.runbook)
+        assert section.startswith(f"## {incident.rule}") and section in sent.body
+        page = client.get(f"/admin/reporting/alertincident/{incident.pk}/change/").content.decode()
+        assert escape(incident.message) in page and escape(section.splitlines()[0]) in page, incident.rule
+        if incident.customer_ids:
+            assert escape(str(Customer.objects.get(pk=incident.customer_ids[0]).name)) in page

@@ -3,8 +3,11 @@ the PDF and e-mail queues; database gauges and process counters on one page, beh
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +17,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from billing.services.catalog import metric_create
-from invoicing.models import InvoiceStatus
-from invoicing.services.billing_runs import billing_run_create, billing_run_execute
+from invoicing.models import EmailOutbox, InvoiceStatus
+from invoicing.services import billing_chunks
+from invoicing.services.billing_runs import billing_run_create, billing_run_execute, billing_run_start
+from invoicing.services.email_outbox import email_deliver
+from invoicing.services.finalization import invoice_finalize
+from invoicing.services.invoice_documents import invoice_documents_render
+from invoicing.services.invoice_sending import invoice_send
 from tests.integration.workers import AS_OF, make_subscriptions
+from tests.invoicing.factories import make_customer, make_draft
 
 
 def scrape(
@@ -124,3 +133,81 @@ def test_metrics_token_is_kept(settings: Any) -> None:
     assert Client().get("/metrics").status_code == 401
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert value(scrape(HTTP_AUTHORIZATION="Bearer s3cret"), "ratecard_billing_runs_running") == 0
+
+
+@pytest.mark.django_db
+def test_chunks_pending_running_and_failed_show_while_a_run_is_open(
+    settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.RATECARD_BILLING_CHUNK_SIZE = 2
+    settings.RATECARD_AUTO_FINALIZE = False
+    make_subscriptions(5)  # three chunks: 2, 2 and 1 subscriptions
+    before = scrape()
+    run = billing_run_create(as_of=AS_OF)
+    billing_run_start(run_id=run.pk)
+    started = scrape()
+    assert value(started, "ratecard_billing_runs_running") == 1
+    assert value(started, "ratecard_billing_run_chunks", status="pending") == 3
+    assert billing_chunks.billing_chunk_claim(run_id=run.pk, index=1)  # a worker holds it
+    billing_chunks.billing_chunk_fail(run_id=run.pk, index=0, error="OperationalError: disk full")
+    broken = scrape()
+    assert [
+        value(broken, "ratecard_billing_run_chunks", status=s) for s in ("pending", "running", "failed")
+    ] == [
+        1,
+        1,
+        1,
+    ]
+    with django_capture_on_commit_callbacks(execute=True):  # counted after commit
+        billing_run_execute(run_id=run.pk)  # bills the two others; the run closes as failed
+    after = scrape()
+    assert moved(before, after, "ratecard_billing_runs", status="failed") == 1
+    assert value(after, "ratecard_billing_runs_running") == 0
+    assert value(after, "ratecard_billing_run_chunks", status="failed") == 0  # no unfinished run left
+    assert moved(before, after, "ratecard_billing_subscriptions_total", outcome="billed") == 3
+    assert value(after, "ratecard_billing_run_last", figure="subscriptions_billed") == 3
+    assert value(after, "ratecard_billing_run_last_duration_seconds") > 0
+
+
+@pytest.mark.django_db
+def test_the_pdf_and_email_queues_fill_and_drain() -> None:
+    # on_commit callbacks do not run in this test: what finalizing and sending queue waits, as for a worker
+    invoice = invoice_finalize(invoice_id=make_draft(make_customer()).pk, at=AS_OF)
+    before = scrape()
+    row = invoice_send(invoice_id=invoice.pk)
+    EmailOutbox.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+    waiting = scrape()
+    assert value(waiting, "ratecard_pdf_queue") == value(before, "ratecard_pdf_queue") == 1
+    assert moved(before, waiting, "ratecard_email_outbox", status="pending") == 1
+    assert value(waiting, "ratecard_email_outbox_oldest_pending_seconds") >= 600
+
+    assert invoice_documents_render(invoice_ids=[invoice.pk]) == 1  # what the worker's task does
+    assert email_deliver(outbox_id=row.pk).status == "sent"  # type: ignore[union-attr]
+    after = scrape()
+    assert value(after, "ratecard_pdf_queue") == 0
+    assert moved(before, after, "ratecard_email_outbox", status="sent") == 1
+    assert value(after, "ratecard_email_outbox", status="pending") == 0
+    assert value(after, "ratecard_email_outbox_oldest_pending_seconds") == 0
+
+
+def moved(before: dict[Any, float], after: dict[Any, float], name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+def test_the_web_server_keeps_the_metric_files_of_processes_still_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # importing config/gunicorn.py sets the variable when unset: set (and restore) it here
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    from config.gunicorn import metrics_files_of_dead_processes_remove
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    alive = os.getpid()  # e.g. a Celery worker sharing the directory
+    names = [f"counter_{alive}.db", f"gauge_livesum_{alive}.db", f"counter_{gone.pid}.db"]
+    names += [f"histogram_{gone.pid}.db"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    removed = metrics_files_of_dead_processes_remove(str(tmp_path))
+    assert removed == [f"counter_{gone.pid}.db", f"histogram_{gone.pid}.db"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:2])
