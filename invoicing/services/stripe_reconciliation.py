@@ -113,11 +113,14 @@ def _check(intent: dict[str, Any], report: ReconciliationReport) -> None:
         paid = payments.exclude(status=Payment.Status.FAILED).first()
         if paid is None:
             outcome = stripe_payment_intent_apply(intent=intent)
-            note(
-                Kind.PAID_THERE_OPEN_HERE,
-                f"Stripe collected {received} {currency}; no payment here (applied now: {outcome}).",
-                outcome in ("paid", "recorded"),
-            )
+            # "known": a webhook (or an overlapping reconciliation) recorded it between our read and the
+            # apply, under the same invoice lock: both sides agree, there is nothing to report
+            if outcome != "known":
+                note(
+                    Kind.PAID_THERE_OPEN_HERE,
+                    f"Stripe collected {received} {currency}; no payment here (applied now: {outcome}).",
+                    outcome in ("paid", "recorded"),
+                )
         elif Decimal(paid.amount) != received:
             note(
                 Kind.AMOUNT_DIFFERS, f"Stripe collected {received} {currency}; recorded {paid.amount}.", False
@@ -135,11 +138,12 @@ def _check(intent: dict[str, Any], report: ReconciliationReport) -> None:
             )
     elif intent.get("last_payment_error") and not payments.filter(status=Payment.Status.FAILED).exists():
         outcome = stripe_payment_intent_apply(intent=intent)
-        note(
-            Kind.FAILED_NOT_RECORDED,
-            f"Stripe reports a failed payment (applied now: {outcome}).",
-            outcome == "failed",
-        )
+        if outcome != "known":  # recorded meanwhile by the webhook: nothing differs (as above)
+            note(
+                Kind.FAILED_NOT_RECORDED,
+                f"Stripe reports a failed payment (applied now: {outcome}).",
+                outcome == "failed",
+            )
 
 
 def stripe_reconcile(*, now: datetime | None = None) -> ReconciliationReport:

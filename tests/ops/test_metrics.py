@@ -172,7 +172,9 @@ def test_chunks_pending_running_and_failed_show_while_a_run_is_open(
 @pytest.mark.django_db
 def test_the_pdf_and_email_queues_fill_and_drain() -> None:
     # on_commit callbacks do not run in this test: what finalizing and sending queue waits, as for a worker
-    invoice = invoice_finalize(invoice_id=make_draft(make_customer()).pk, at=AS_OF)
+    # a card customer: a send_invoice one would get its invoice e-mailed at finalization, a second row
+    card_customer = make_customer(collection_method="charge_automatically")
+    invoice = invoice_finalize(invoice_id=make_draft(card_customer).pk, at=AS_OF)
     before = scrape()
     row = invoice_send(invoice_id=invoice.pk)
     EmailOutbox.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=10))
