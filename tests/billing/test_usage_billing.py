@@ -187,3 +187,6 @@ def test_dunning_reminds_then_marks_past_due_and_payment_restores(
     invoice_record_payment(invoice_id=invoice.pk, amount=D("10.00"), at=JAN + timedelta(days=31))
     sub.refresh_from_db()
     assert sub.status == "active"
+    # both moves are in the subscription's history (support reads why it was past due)
+    moves = [(h.status, h.history_change_reason) for h in sub.history.order_by("history_id")][-2:]
+    assert moves == [("past_due", "dunning"), ("active", "dunning")]
