@@ -31,17 +31,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "ratecard_bench_ent"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+DB_NAME = "ratecard_bench_ent"  # --database: helpers sharing a machine each use their own
 BIN = ROOT / ".venv" / "bin"
 
 
-def setup(customers: int, reuse: bool, redis_url: str) -> tuple[dict[str, str], str, list[int]]:
+def setup(
+    customers: int, reuse: bool, redis_url: str, db_name: str = DB_NAME
+) -> tuple[dict[str, str], str, list[int]]:
     import psycopg
 
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=DATABASE_URL,
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{db_name}",
         REDIS_URL=redis_url,
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
@@ -63,14 +64,14 @@ def setup(customers: int, reuse: bool, redis_url: str) -> tuple[dict[str, str], 
         _, token = api_token_create(user=User.objects.get(username="bench"))
         return env, token, list(Customer.objects.order_by("pk").values_list("pk", flat=True))
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+        conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db_name}")
     subprocess.run([str(BIN / "python"), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     import redis
 
     # a new database starts its access stamp again: its Redis mirror (which only grows) starts again too
     client = redis.Redis.from_url(redis_url)
-    stale = [*client.scan_iter(f"rc:access:v:{DB_NAME}"), *client.scan_iter("rc:ent:v:*")]
+    stale = [*client.scan_iter(f"rc:access:v:{db_name}"), *client.scan_iter("rc:ent:v:*")]
     stale += list(client.scan_iter("rc:usage:*"))
     if stale:
         client.delete(*stale)
@@ -196,10 +197,11 @@ def main() -> None:
         help="a Redis database nobody else flushes or writes stamps into while the bench runs",
     )
     parser.add_argument("--reuse", action="store_true", help="keep the last run's database")
+    parser.add_argument("--database", default=DB_NAME, help="the PostgreSQL database it (re)creates")
     args = parser.parse_args()
     if not args.reuse:
-        print(f"Setting up {DB_NAME}: {args.customers} subscribed customers, 100,000 events...")
-    env, token, ids = setup(args.customers, args.reuse, args.redis_url)
+        print(f"Setting up {args.database}: {args.customers} subscribed customers, 100,000 events...")
+    env, token, ids = setup(args.customers, args.reuse, args.redis_url, args.database)
 
     from billing.services.entitlements import customer_entitlements
 
