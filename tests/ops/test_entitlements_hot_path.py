@@ -24,7 +24,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.access import STAMP_PK, access_mirror
+from accounts.access import STAMP_PK, access_key, access_mirror
 from accounts.models import AccessStamp, ApiToken
 from accounts.services.tokens import api_token_revoke
 from billing.models import Entitlement, Feature, Subscription
@@ -211,6 +211,23 @@ def test_a_role_another_process_removes_is_refused_on_the_next_request(product: 
     User.groups.through.objects.create(user=user, group=Group.objects.get(name="integration"))
     _another_process_changes_access()
     assert api.get(CHECK).status_code == 200
+
+
+def test_a_lost_access_mirror_is_written_again_and_the_fast_path_resumes(
+    product: APIClient, round_trips: list[bytes]
+) -> None:
+    product.get(CHECK)
+    client = redis_client()
+    assert client is not None
+    client.delete(access_key())  # Redis restarted: no process may trust its tokens without the database
+    with CaptureQueriesContext(connection) as queries:
+        assert product.get(CHECK).status_code == 200
+    assert any("accounts_apitoken" in q["sql"] for q in queries)
+    assert client.get(access_key()) is not None  # written again by the database path
+    round_trips.clear()
+    with CaptureQueriesContext(connection) as queries:
+        assert product.get(CHECK).status_code == 200
+    assert len(queries) == 0 and round_trips == [b"EVALSHA"]
 
 
 def test_the_check_survives_redis_losing_its_scripts_and_its_connection(product: APIClient) -> None:
