@@ -11,7 +11,9 @@ service, then measures
    ``--connections`` keep-alive connections, every request a random customer): the bare Django JSON view
    ``GET /healthz`` and ``GET /api/v1/customers/{id}/entitlements`` with a Bearer token, alternately for
    ``--rounds`` rounds; prints checks/s, p50 and p99 of each, and the ratio entitlements / bare.
-The machine's load average is printed before and after: the figures are only comparable within a run.
+Between the two, the CPU time per request of both views through Django's WSGI handler in this process: a
+figure that other work on the machine barely moves.
+The machine's load average is printed before and after: the HTTP figures are only comparable within a run.
 Needs PostgreSQL and Redis on 127.0.0.1 and ``wrk`` (``apt-get install -y wrk``).
 """
 
@@ -29,6 +31,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "ratecard_bench_ent"  # --database: helpers sharing a machine each use their own
@@ -221,6 +224,12 @@ def main() -> None:
         f"Service checks: unpaced {unpaced:,.0f} checks/s on one thread; paced at {args.rate:,.0f}/s:"
         f" p50 {pct(latencies, 0.5):.2f} ms, p99 {pct(latencies, 0.99):.2f} ms"
     )
+    paths = [f"/api/v1/customers/cus_{i:05d}/entitlements" for i in range(len(ids))]
+    bare_us, check_us = wsgi_cpu(paths, token, args.seconds)
+    print(
+        f"In-process CPU per request through Django's WSGI handler (every middleware, no HTTP server):"
+        f" bare {bare_us:.0f} us, check {check_us:.0f} us (+{check_us - bare_us:.0f} us)"
+    )
 
     print(
         f"Load average before HTTP: {'/'.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
@@ -232,7 +241,6 @@ def main() -> None:
     )  # fmt: skip
     try:
         time.sleep(3)
-        paths = [f"/api/v1/customers/cus_{i:05d}/entitlements" for i in range(len(ids))]
         bare = ["/healthz"]
         wrk(args.port, bare, "", 2, args.connections)  # warm both workers
         # the product checks the same customers again and again: measure that steady state, with every
@@ -265,6 +273,56 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     print(f"Load average after: {'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def wsgi_cpu(paths: list[str], token: str, seconds: float) -> tuple[float, float]:
+    """CPU time per request (us) of the bare view and of the check, called through Django's WSGI handler in
+    this process: the request/response cycle and every middleware, without gunicorn, sockets or wrk.
+
+    CPU time of this thread, not wall time, in alternating batches, the quickest batch of each: a figure
+    that other work on the machine barely moves, unlike the HTTP figures (which add the server's and the
+    client's own costs, and the check's Redis round trip as the kernel and Redis see it).
+    """
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    app = WSGIHandler()
+    rng = random.Random(7)
+
+    def call(path: str, auth: str) -> None:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+                   "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "127.0.0.1",
+                   "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
+                   "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": True,
+                   "wsgi.run_once": False, "wsgi.version": (1, 0)}  # fmt: skip
+        if auth:
+            environ["HTTP_AUTHORIZATION"] = f"Bearer {auth}"
+        status: list[str] = []
+
+        def start_response(line: str, headers: Any, exc_info: Any = None) -> Any:
+            status.append(line)
+            return None
+
+        body = app(environ, start_response)
+        b"".join(body)
+        body.close()  # type: ignore[attr-defined]
+        assert status[0].startswith("200"), (path, status)
+
+    def batch(path_of: Any, auth: str, n: int = 200) -> float:
+        started = time.thread_time()
+        for _ in range(n):
+            call(path_of(), auth)
+        return (time.thread_time() - started) / n * 1e6
+
+    bare: list[float] = []
+    check: list[float] = []
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        call(paths[0], token)  # the token checked in the database within FAST_AUTH_SECONDS: the fast path
+        bare.append(batch(lambda: "/healthz", ""))
+        check.append(batch(lambda: rng.choice(paths), token))
+    return min(bare), min(check)
 
 
 WRK_SCRIPT = """
