@@ -21,6 +21,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import redis
+import structlog
+
 from accounts.models import Customer
 from billing.models import BillableMetric, Entitlement, FeatureKind, Subscription
 from billing.services.entitlement_reads import PreparedRead, prepared_read, read_run
@@ -209,9 +212,19 @@ def customer_entitlements_with(
     client = redis_client()
     if client is None:
         local = profiles.fresh(customer_id) or profiles.store(customer_id, (0, 0), in_redis=False)
-        from_database = usage_live_plan(local.plan.items, in_redis=False)
-        return _view(local.profile, usage_live_finish(from_database, [])), [None] * len(also)
-    also = tuple(also)
+        return _from_database(customer_id, local.profile), [None] * len(also)
+    try:
+        return _with_redis(client, customer_id, tuple(also))
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        # Redis away: the database answers, slower, from rows read now (no stamp says a cached profile
+        # is fresh, so none is trusted); the callers' own keys read as missing
+        _log_redis_away(exc)
+        return _from_database(customer_id, _build_profile(customer_id)), [None] * len(also)
+
+
+def _with_redis(
+    client: redis.Redis, customer_id: int, also: tuple[str, ...]
+) -> tuple[EntitlementsView, list[str | None]]:
     entry = profiles.fresh(customer_id)
     if entry is None:
         # the stamps are read before the rows: a change committed meanwhile leaves this profile stale
@@ -223,6 +236,21 @@ def customer_entitlements_with(
         read = entry.read(customer_id, also)
         plain, figures = read_run(client, read)
     return _view(entry.profile, usage_live_finish(read.plan, figures)), plain[2:]
+
+
+def _from_database(customer_id: int, profile: Profile) -> EntitlementsView:
+    plan = usage_live_plan(_items(customer_id, profile), in_redis=False)
+    return _view(profile, usage_live_finish(plan, []))
+
+
+_redis_away_logged = [0.0]  # monotonic time of the last warning: one a minute, not one a check
+
+
+def _log_redis_away(exc: Exception) -> None:
+    now = time.monotonic()
+    if now - _redis_away_logged[0] > 60:
+        _redis_away_logged[0] = now
+        structlog.get_logger(__name__).warning("entitlements.redis_unavailable", error=repr(exc))
 
 
 def customer_entitlements_by_external_id(*, external_id: str) -> EntitlementsView:

@@ -230,6 +230,21 @@ def test_a_lost_access_mirror_is_written_again_and_the_fast_path_resumes(
     assert len(queries) == 0 and round_trips == [b"EVALSHA"]
 
 
+def test_with_redis_away_the_database_answers_the_check(product: APIClient, settings: Any) -> None:
+    assert product.get(CHECK).json()["features"]["max_devices"] == 100  # cached in this process
+    Entitlement.objects.filter(feature__key="max_devices").update(value=250)  # no stamp moves
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there: every connection is refused
+    with CaptureQueriesContext(connection) as queries:
+        response = product.get(CHECK)
+    assert response.status_code == 200
+    # read from the rows now (no stamp can say a cached profile is fresh), usage from the events
+    assert response.json() == {
+        "features": {"max_devices": 250, "sso": True},
+        "usage": {"max_devices": {"used": "0", "limit": 250}},
+    }
+    assert any("billing_entitlement" in q["sql"] for q in queries)
+
+
 def test_the_check_survives_redis_losing_its_scripts_and_its_connection(product: APIClient) -> None:
     expected = product.get(CHECK).json()
     client = redis_client()
