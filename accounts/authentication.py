@@ -105,6 +105,12 @@ def fast_auth(raw_token: str) -> tuple[str, FastAuth] | None:
     return key_hash, entry
 
 
+def fast_auth_forget(key_hash: str) -> None:
+    """Drop a token's fast-path entry: its next request is checked in the database, which also writes the
+    access stamp's Redis mirror again (``_remember``) if it went missing (Redis restarted or flushed)."""
+    _fast.pop(key_hash, None)
+
+
 class BearerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 

@@ -11,7 +11,9 @@ service, then measures
    ``--connections`` keep-alive connections, every request a random customer): the bare Django JSON view
    ``GET /healthz`` and ``GET /api/v1/customers/{id}/entitlements`` with a Bearer token, alternately for
    ``--rounds`` rounds; prints checks/s, p50 and p99 of each, and the ratio entitlements / bare.
-The machine's load average is printed before and after: the figures are only comparable within a run.
+Between the two, the CPU time per request of both views through Django's WSGI handler in this process: a
+figure that other work on the machine barely moves.
+The machine's load average is printed before and after: the HTTP figures are only comparable within a run.
 Needs PostgreSQL and Redis on 127.0.0.1 and ``wrk`` (``apt-get install -y wrk``).
 """
 
@@ -29,19 +31,21 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "ratecard_bench_ent"
-DATABASE_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+DB_NAME = "ratecard_bench_ent"  # --database: helpers sharing a machine each use their own
 BIN = ROOT / ".venv" / "bin"
 
 
-def setup(customers: int, reuse: bool, redis_url: str) -> tuple[dict[str, str], str, list[int]]:
+def setup(
+    customers: int, reuse: bool, redis_url: str, db_name: str = DB_NAME
+) -> tuple[dict[str, str], str, list[int]]:
     import psycopg
 
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=DATABASE_URL,
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{db_name}",
         REDIS_URL=redis_url,
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
@@ -63,14 +67,14 @@ def setup(customers: int, reuse: bool, redis_url: str) -> tuple[dict[str, str], 
         _, token = api_token_create(user=User.objects.get(username="bench"))
         return env, token, list(Customer.objects.order_by("pk").values_list("pk", flat=True))
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+        conn.execute(f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db_name}")
     subprocess.run([str(BIN / "python"), "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     import redis
 
     # a new database starts its access stamp again: its Redis mirror (which only grows) starts again too
     client = redis.Redis.from_url(redis_url)
-    stale = [*client.scan_iter(f"rc:access:v:{DB_NAME}"), *client.scan_iter("rc:ent:v:*")]
+    stale = [*client.scan_iter(f"rc:access:v:{db_name}"), *client.scan_iter("rc:ent:v:*")]
     stale += list(client.scan_iter("rc:usage:*"))
     if stale:
         client.delete(*stale)
@@ -196,10 +200,11 @@ def main() -> None:
         help="a Redis database nobody else flushes or writes stamps into while the bench runs",
     )
     parser.add_argument("--reuse", action="store_true", help="keep the last run's database")
+    parser.add_argument("--database", default=DB_NAME, help="the PostgreSQL database it (re)creates")
     args = parser.parse_args()
     if not args.reuse:
-        print(f"Setting up {DB_NAME}: {args.customers} subscribed customers, 100,000 events...")
-    env, token, ids = setup(args.customers, args.reuse, args.redis_url)
+        print(f"Setting up {args.database}: {args.customers} subscribed customers, 100,000 events...")
+    env, token, ids = setup(args.customers, args.reuse, args.redis_url, args.database)
 
     from billing.services.entitlements import customer_entitlements
 
@@ -219,6 +224,12 @@ def main() -> None:
         f"Service checks: unpaced {unpaced:,.0f} checks/s on one thread; paced at {args.rate:,.0f}/s:"
         f" p50 {pct(latencies, 0.5):.2f} ms, p99 {pct(latencies, 0.99):.2f} ms"
     )
+    paths = [f"/api/v1/customers/cus_{i:05d}/entitlements" for i in range(len(ids))]
+    bare_us, check_us = wsgi_cpu(paths, token, args.seconds)
+    print(
+        f"In-process CPU per request through Django's WSGI handler (every middleware, no HTTP server):"
+        f" bare {bare_us:.0f} us, check {check_us:.0f} us (+{check_us - bare_us:.0f} us)"
+    )
 
     print(
         f"Load average before HTTP: {'/'.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs"
@@ -230,7 +241,6 @@ def main() -> None:
     )  # fmt: skip
     try:
         time.sleep(3)
-        paths = [f"/api/v1/customers/cus_{i:05d}/entitlements" for i in range(len(ids))]
         bare = ["/healthz"]
         wrk(args.port, bare, "", 2, args.connections)  # warm both workers
         # the product checks the same customers again and again: measure that steady state, with every
@@ -263,6 +273,56 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     print(f"Load average after: {'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def wsgi_cpu(paths: list[str], token: str, seconds: float) -> tuple[float, float]:
+    """CPU time per request (us) of the bare view and of the check, called through Django's WSGI handler in
+    this process: the request/response cycle and every middleware, without gunicorn, sockets or wrk.
+
+    CPU time of this thread, not wall time, in alternating batches, the quickest batch of each: a figure
+    that other work on the machine barely moves, unlike the HTTP figures (which add the server's and the
+    client's own costs, and the check's Redis round trip as the kernel and Redis see it).
+    """
+    import io
+
+    from django.core.handlers.wsgi import WSGIHandler
+
+    app = WSGIHandler()
+    rng = random.Random(7)
+
+    def call(path: str, auth: str) -> None:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+                   "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "127.0.0.1",
+                   "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
+                   "wsgi.errors": sys.stderr, "wsgi.multithread": True, "wsgi.multiprocess": True,
+                   "wsgi.run_once": False, "wsgi.version": (1, 0)}  # fmt: skip
+        if auth:
+            environ["HTTP_AUTHORIZATION"] = f"Bearer {auth}"
+        status: list[str] = []
+
+        def start_response(line: str, headers: Any, exc_info: Any = None) -> Any:
+            status.append(line)
+            return None
+
+        body = app(environ, start_response)
+        b"".join(body)
+        body.close()  # type: ignore[attr-defined]
+        assert status[0].startswith("200"), (path, status)
+
+    def batch(path_of: Any, auth: str, n: int = 200) -> float:
+        started = time.thread_time()
+        for _ in range(n):
+            call(path_of(), auth)
+        return (time.thread_time() - started) / n * 1e6
+
+    bare: list[float] = []
+    check: list[float] = []
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        call(paths[0], token)  # the token checked in the database within FAST_AUTH_SECONDS: the fast path
+        bare.append(batch(lambda: "/healthz", ""))
+        check.append(batch(lambda: rng.choice(paths), token))
+    return min(bare), min(check)
 
 
 WRK_SCRIPT = """

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+import msgspec
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import access_key
-from accounts.authentication import fast_auth
+from accounts.authentication import fast_auth, fast_auth_forget
 from accounts.selectors import customer_id_by_external_id
 from billing.api.subscription_views import WhenField
 from billing.services.entitlements import (
@@ -54,6 +55,8 @@ def aware_param(request: Request, name: str, errors: list[FieldError]) -> dateti
 
 
 ENTITLEMENT_PERMISSION = "billing.view_entitlement"
+# the same bytes DRF's JSONRenderer writes (compact, UTF-8) at a fifth of JsonResponse's cost
+_json = msgspec.json.Encoder()
 
 
 def entitlements_fast(request: HttpRequest, external_id: str) -> HttpResponse | None:
@@ -61,13 +64,15 @@ def entitlements_fast(request: HttpRequest, external_id: str) -> HttpResponse | 
 
     The product calls this on every request it gates, so its usual path costs one Redis round trip and
     no query: a Bearer token this process checked in the database within ``FAST_AUTH_SECONDS`` (its
-    permissions kept), the customer's id and profile cached, and one pipeline reading the access stamp's
-    mirror, the entitlement stamps and the usage counters. Anything unknown or moved (a revoked token, a
-    role change, a subscription change) falls back to the DRF view, which checks everything again.
+    permissions kept), the customer's id and profile cached, and one Redis command, packed once per
+    profile (``entitlement_reads``), reading the access stamp's mirror, the entitlement stamps and the
+    usage counters. Anything unknown or moved (a revoked token, a role change, a subscription change)
+    falls back to the DRF view, which checks everything again.
     """
     if request.method != "GET":
         return None
-    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    # META rather than request.headers, which copies every header of the request into a new dict
+    scheme, _, raw = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         return None
     found = fast_auth(raw.strip())
@@ -78,9 +83,13 @@ def entitlements_fast(request: HttpRequest, external_id: str) -> HttpResponse | 
         view, (access_version,) = customer_entitlements_with(customer_id=customer_id, also=[access_key()])
     except (CustomerGone, NotFound):
         return None  # the DRF view answers the 404 in the API's error shape
-    if access_version is None or int(access_version) != found[1].version:
+    if access_version is None:
+        fast_auth_forget(found[0])  # no mirror (Redis restarted): the database path writes it again
+        return None
+    if int(access_version) != found[1].version:
         return None  # who may do what changed since this process checked the token: ask the database
-    return JsonResponse({"features": view.features, "usage": view.usage})
+    body = _json.encode({"features": view.features, "usage": view.usage})
+    return HttpResponse(body, content_type="application/json")
 
 
 class CustomerEntitlements(APIView):

@@ -21,15 +21,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import redis
+import structlog
+
 from accounts.models import Customer
 from billing.models import BillableMetric, Entitlement, FeatureKind, Subscription
+from billing.services.entitlement_reads import PreparedRead, prepared_read, read_run
 from billing.services.entitlement_stamps import entitlement_local_listener, entitlements_changed, stamp_keys
 from billing.services.usage_live import (
     LIVE_STATUSES,
+    LivePlan,
     redis_client,
-    usage_live_collect,
-    usage_live_queue,
-    usage_live_values,
+    usage_live_finish,
+    usage_live_plan,
 )
 from config.errors import NotFound
 
@@ -109,6 +113,15 @@ class _Entry:
     profile: Profile
     stamps: tuple[int, int]  # (every customer's, this customer's) stamp when it was built
     expires: float  # monotonic: the backstop for a change no stamp moved (Redis restarted)
+    plan: LivePlan  # the usage counters of the profile's limits
+    reads: dict[tuple[str, ...], PreparedRead] = field(default_factory=dict)  # per caller's own keys
+
+    def read(self, customer_id: int, also: tuple[str, ...]) -> PreparedRead:
+        """The packed round trip of a check: the stamps, ``also`` and the counters (built once)."""
+        prepared = self.reads.get(also)
+        if prepared is None:
+            prepared = self.reads[also] = prepared_read(self.plan, [*stamp_keys(customer_id), *also])
+        return prepared
 
 
 class _ProfileCache:
@@ -130,12 +143,14 @@ class _ProfileCache:
         entry = self.entries.get(customer_id)
         return entry if entry is not None and entry.expires > time.monotonic() else None
 
-    def store(self, customer_id: int, stamps: tuple[int, int]) -> _Entry:
+    def store(self, customer_id: int, stamps: tuple[int, int], in_redis: bool = True) -> _Entry:
         if len(self.entries) > PROFILE_CACHE_MAX:
             self.entries.clear()
         # jittered so profiles cached together (a warm-up, a deploy) do not all expire together
         expires = time.monotonic() + PROFILE_TTL_SECONDS * random.uniform(0.5, 1.0)
-        entry = _Entry(_build_profile(customer_id), stamps, expires)
+        profile = _build_profile(customer_id)
+        plan = usage_live_plan(_items(customer_id, profile), in_redis=in_redis)
+        entry = _Entry(profile, stamps, expires, plan)
         self.entries[customer_id] = entry
         return entry
 
@@ -185,6 +200,10 @@ def customer_entitlements(*, customer_id: int) -> EntitlementsView:
     return customer_entitlements_with(customer_id=customer_id, also=())[0]
 
 
+def _stamps(values: Sequence[Any]) -> tuple[int, int]:
+    return int(values[0] or 0), int(values[1] or 0)
+
+
 def customer_entitlements_with(
     *, customer_id: int, also: Sequence[str]
 ) -> tuple[EntitlementsView, list[str | None]]:
@@ -192,20 +211,46 @@ def customer_entitlements_with(
     check, e.g. the access stamp of the token fast path); their values are None without Redis."""
     client = redis_client()
     if client is None:
-        local = profiles.fresh(customer_id) or profiles.store(customer_id, (0, 0))
-        view = _view(local.profile, usage_live_values(items=_items(customer_id, local.profile)))
-        return view, [None] * len(also)
+        local = profiles.fresh(customer_id) or profiles.store(customer_id, (0, 0), in_redis=False)
+        return _from_database(customer_id, local.profile), [None] * len(also)
+    try:
+        return _with_redis(client, customer_id, tuple(also))
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        # Redis away: the database answers, slower, from rows read now (no stamp says a cached profile
+        # is fresh, so none is trusted); the callers' own keys read as missing
+        _log_redis_away(exc)
+        return _from_database(customer_id, _build_profile(customer_id)), [None] * len(also)
+
+
+def _with_redis(
+    client: redis.Redis, customer_id: int, also: tuple[str, ...]
+) -> tuple[EntitlementsView, list[str | None]]:
     entry = profiles.fresh(customer_id)
-    with client.pipeline(transaction=False) as pipe:
-        pipe.mget([*stamp_keys(customer_id), *also])
-        read = usage_live_queue(pipe, _items(customer_id, entry.profile), first_reply=1) if entry else None
-        replies = pipe.execute()
-    stamps = (int(replies[0][0] or 0), int(replies[0][1] or 0))
-    extra = list(replies[0][2:])
-    if entry is not None and read is not None and entry.stamps == stamps:
-        return _view(entry.profile, usage_live_collect(read, replies)), extra
-    entry = profiles.store(customer_id, stamps)
-    return _view(entry.profile, usage_live_values(items=_items(customer_id, entry.profile))), extra
+    if entry is None:
+        # the stamps are read before the rows: a change committed meanwhile leaves this profile stale
+        entry = profiles.store(customer_id, _stamps(client.mget(stamp_keys(customer_id))))
+    read = entry.read(customer_id, also)
+    plain, figures = read_run(client, read)
+    if _stamps(plain) != entry.stamps:  # changed since it was cached: rebuild under the new stamps
+        entry = profiles.store(customer_id, _stamps(plain))
+        read = entry.read(customer_id, also)
+        plain, figures = read_run(client, read)
+    return _view(entry.profile, usage_live_finish(read.plan, figures)), plain[2:]
+
+
+def _from_database(customer_id: int, profile: Profile) -> EntitlementsView:
+    plan = usage_live_plan(_items(customer_id, profile), in_redis=False)
+    return _view(profile, usage_live_finish(plan, []))
+
+
+_redis_away_logged = [0.0]  # monotonic time of the last warning: one a minute, not one a check
+
+
+def _log_redis_away(exc: Exception) -> None:
+    now = time.monotonic()
+    if now - _redis_away_logged[0] > 60:
+        _redis_away_logged[0] = now
+        structlog.get_logger(__name__).warning("entitlements.redis_unavailable", error=repr(exc))
 
 
 def customer_entitlements_by_external_id(*, external_id: str) -> EntitlementsView:

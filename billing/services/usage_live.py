@@ -9,14 +9,17 @@ Per (customer, metric, subscription period) a hash holds ``n`` (count), ``s`` (s
   restarted, or an increment that raced a rebuild in the few ms between its commit and its increment)
   heals within the hour. Sums use Redis floats and unique counts a HyperLogLog (~0.8% error): fine for
   "87 of 100 devices", and invoices never read these (they use ``billing.services.usage``).
+- A read is one round trip whatever it holds (``READ_SCRIPT``): a caller's own keys (the entitlement
+  check's stamps) and each counter reduced to the one figure its aggregation needs.
 - Metrics with property filters, and deployments without ``REDIS_URL``, read the database instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -226,62 +229,108 @@ def _rebuild(
     return fields
 
 
-def _value(metric: LiveMetric, fields: dict[str, str], distinct: int | None) -> Decimal:
-    aggregation = metric.aggregation
+# the hash field each aggregation reads (unique_count reads the HyperLogLog beside the hash)
+FIELD_OF = {Aggregation.COUNT: "n", Aggregation.SUM: "s", Aggregation.MAX: "mx"}  # else the latest value
+
+
+def _field(aggregation: str) -> str:
+    return "" if aggregation == Aggregation.UNIQUE_COUNT else FIELD_OF.get(aggregation, "lv")  # type: ignore[call-overload]
+
+
+def _value(aggregation: str, raw: str | int | None) -> Decimal:
     if aggregation == Aggregation.UNIQUE_COUNT:
-        return Decimal(distinct or 0)
-    raw = {
-        Aggregation.COUNT: fields.get("n"),
-        Aggregation.SUM: fields.get("s"),
-        Aggregation.MAX: fields.get("mx"),
-    }.get(aggregation, fields.get("lv"))  # type: ignore[call-overload]
+        return Decimal(raw or 0)
     return normalize(Decimal(raw)) if raw else ZERO
 
 
 Item = tuple[int, BillableMetric, datetime, datetime]
 
+# One round trip reads a caller's plain keys and any number of counters, each reduced to the one
+# figure its aggregation needs (a few bytes to parse rather than whole hashes).
+# KEYS: ARGV[1] plain keys (MGET), then per counter its hash and, for a unique count, its HyperLogLog.
+# ARGV[2..]: per counter the hash field to return, or '' for a unique count (PFCOUNT).
+# Reply: the plain values, then per counter its figure, or false (nil) when the hash is missing (the
+# caller rebuilds it from the database).
+READ_SCRIPT = """
+local plain = tonumber(ARGV[1])
+local out = {}
+if plain > 0 then out = redis.call('MGET', unpack(KEYS, 1, plain)) end
+local k = plain
+for i = 2, #ARGV do
+  k = k + 1
+  local exists = redis.call('EXISTS', KEYS[k]) == 1
+  if ARGV[i] == '' then
+    k = k + 1
+    out[#out + 1] = exists and redis.call('PFCOUNT', KEYS[k])
+  else
+    out[#out + 1] = exists and (redis.call('HGET', KEYS[k], ARGV[i]) or '')
+  end
+end
+return out
+"""
+READ_SHA = hashlib.sha1(READ_SCRIPT.encode()).hexdigest()
 
-@dataclass
-class LiveRead:
-    """Reads queued on a caller's pipeline (``usage_live_queue``), finished by ``usage_live_collect``."""
 
-    items: list[Item]
-    results: list[Decimal | None]
-    pending: list[tuple[int, LiveMetric, int, datetime, datetime]]
-    first_reply: int  # where this read's replies start in the pipeline's reply list
+@dataclass(frozen=True)
+class LivePlan:
+    """How to read a fixed list of counters with ``READ_SCRIPT`` (built once, e.g. per cached profile).
+
+    ``reads`` are the items Redis holds, in the script's order; the others (metrics with filters) are
+    read from the database by ``usage_live_finish``.
+    """
+
+    items: tuple[Item, ...]
+    reads: tuple[tuple[int, LiveMetric, str], ...]  # (index in items, metric, counter key)
+    keys: tuple[str, ...]  # the script's KEYS after the caller's plain keys
+    fields: tuple[str, ...]  # the script's ARGV after the count of plain keys
+
+    def script_args(self, plain_keys: Sequence[str]) -> list[str | int]:
+        """``EVALSHA``'s arguments after the sha: the caller's ``plain_keys`` read in the same trip."""
+        return [len(plain_keys) + len(self.keys), *plain_keys, *self.keys, len(plain_keys), *self.fields]
 
 
-def usage_live_queue(pipe: Any | None, items: list[Item], first_reply: int = 0) -> LiveRead:
-    """Queue the Redis reads of ``items`` on ``pipe`` (None: no Redis); database-only metrics are read
-    in ``usage_live_collect``. Lets a caller put its own reads in the same round trip."""
-    read = LiveRead(items, [None] * len(items), [], first_reply)
+def usage_live_plan(items: Iterable[Item], *, in_redis: bool = True) -> LivePlan:
+    items = tuple(items)
+    reads, keys, fields = [], [], []
     for index, (customer_id, metric, start, end) in enumerate(items):
         live = LiveMetric(metric.pk, metric.aggregation, metric.filters)
-        if pipe is None or live.filters:
+        if not in_redis or live.filters:
             continue
-        read.pending.append((index, live, customer_id, start, end))
         key = _key(customer_id, live.id, start, end)
-        pipe.hgetall(key)  # also says whether the counter exists (empty: rebuild it)
-        if live.aggregation == Aggregation.UNIQUE_COUNT:
-            pipe.pfcount(key + ":u")
-    return read
+        reads.append((index, live, key))
+        field = _field(live.aggregation)
+        keys += [key, key + ":u"] if field == "" else [key]
+        fields.append(field)
+    return LivePlan(items, tuple(reads), tuple(keys), tuple(fields))
 
 
-def usage_live_collect(read: LiveRead, replies: list[Any]) -> list[Decimal]:
-    client = redis_client()
-    offset = read.first_reply
-    for index, live, customer_id, start, end in read.pending:
-        unique = live.aggregation == Aggregation.UNIQUE_COUNT
-        fields, distinct = replies[offset], replies[offset + 1] if unique else None
-        offset += 2 if unique else 1
-        if not fields and client is not None:
+def usage_live_finish(plan: LivePlan, figures: Sequence[Any]) -> list[Decimal]:
+    """The usage of each of ``plan.items`` from ``READ_SCRIPT``'s per-counter ``figures``: a missing
+    counter is rebuilt from the database, a metric Redis does not hold is read from the database."""
+    results: list[Decimal | None] = [None] * len(plan.items)
+    client = redis_client() if plan.reads else None
+    for (index, live, key), figure in zip(plan.reads, figures, strict=True):
+        if figure is None and client is not None:
+            customer_id, _, start, end = plan.items[index]
             fields = _rebuild(client, live, customer_id, start, end)
-            distinct = client.pfcount(_key(customer_id, live.id, start, end) + ":u") if unique else None
-        read.results[index] = _value(live, fields, distinct)
-    for index, (customer_id, metric, start, end) in enumerate(read.items):
-        if read.results[index] is None:
-            read.results[index] = _from_database(customer_id, metric, start, end)
-    return [value if value is not None else ZERO for value in read.results]
+            unique = live.aggregation == Aggregation.UNIQUE_COUNT
+            figure = client.pfcount(key + ":u") if unique else fields.get(_field(live.aggregation))
+        results[index] = _value(live.aggregation, figure)
+    for index, (customer_id, metric, start, end) in enumerate(plan.items):
+        if results[index] is None:
+            results[index] = _from_database(customer_id, metric, start, end)
+    return [value if value is not None else ZERO for value in results]
+
+
+def usage_live_read(client: redis.Redis, plan: LivePlan, plain_keys: Sequence[str]) -> list[Any]:
+    """One round trip through the shared client: the plain keys' values, then the plan's figures."""
+    if not plain_keys and not plan.keys:
+        return []
+    try:
+        return list(client.evalsha(READ_SHA, *plan.script_args(plain_keys)))  # type: ignore[arg-type]
+    except redis.exceptions.NoScriptError:  # a restarted or flushed Redis: load it once, again
+        client.script_load(READ_SCRIPT)
+        return list(client.evalsha(READ_SHA, *plan.script_args(plain_keys)))  # type: ignore[arg-type]
 
 
 def usage_live_values(*, items: list[Item]) -> list[Decimal]:
@@ -290,12 +339,9 @@ def usage_live_values(*, items: list[Item]) -> list[Decimal]:
     weighted_sum reports the level held now (the latest value), which is what a limit compares to.
     """
     client = redis_client()
-    if client is None:
-        return usage_live_collect(usage_live_queue(None, items), [])
-    with client.pipeline(transaction=False) as pipe:
-        read = usage_live_queue(pipe, items)
-        replies = pipe.execute() if read.pending else []
-    return usage_live_collect(read, replies)
+    plan = usage_live_plan(items, in_redis=client is not None)
+    figures = usage_live_read(client, plan, ()) if client is not None else []
+    return usage_live_finish(plan, figures)
 
 
 def _from_database(customer_id: int, metric: BillableMetric, start: datetime, end: datetime) -> Decimal:

@@ -54,6 +54,8 @@ def _refusal(request: HttpRequest) -> JsonResponse | None:
     problem = text_problem(request.path_info)
     if problem:
         return error_json(400, f"The path is not allowed: {problem}", field="path")
+    if not request.META.get("QUERY_STRING"):
+        return None  # most calls (the entitlement check) have none: no QueryDict to build
     try:
         query = list(request.GET.lists())
     except SuspiciousOperation as exc:  # e.g. more parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS
