@@ -85,10 +85,12 @@ def invoice_link(invoice: Invoice) -> SafeString:
 
 def _version(version: PlanVersion | None) -> str:
     """``pro v1``; a contract's private prices by the plan they were negotiated on: ``Premium (contract
-    prices)`` (its code, ``premium-contract-7 v2``, means nothing to the reader)."""
+    prices v2)`` (its code, ``premium-contract-7 v2``, means nothing to the reader)."""
     if version is None:
         return EMPTY
-    return f"{version.name} (contract prices)" if is_contract_plan_version(version) else str(version)
+    if is_contract_plan_version(version):  # v<n>: the n-th priced phase or amendment of the deal
+        return f"{version.name} (contract prices v{version.version})"
+    return str(version)
 
 
 def _seats(value: object) -> str:
