@@ -161,6 +161,8 @@ SIMPLE_HISTORY_REVERT_DISABLED = True
 
 # --- Celery and cache -------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# how long the app waits on its own Redis (counters, stamps, rate limits) before treating it as away
+RATECARD_REDIS_TIMEOUT_SECONDS = float(os.environ.get("RATECARD_REDIS_TIMEOUT_SECONDS", "2"))
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL

@@ -11,6 +11,8 @@ process's commit hooks move them (accounts.access, billing.services.entitlement_
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -243,6 +245,34 @@ def test_with_redis_away_the_database_answers_the_check(product: APIClient, sett
         "usage": {"max_devices": {"used": "0", "limit": 250}},
     }
     assert any("billing_entitlement" in q["sql"] for q in queries)
+
+
+def test_a_redis_that_hangs_does_not_hang_the_check(product: APIClient, settings: Any) -> None:
+    """A Redis that accepts connections and never answers (a stalled server, a half-open network) costs
+    a check at most the configured timeout per Redis call; the database answers it."""
+    expected = product.get(CHECK).json()
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept_and_say_nothing() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    try:
+        settings.RATECARD_REDIS_TIMEOUT_SECONDS = 0.3
+        settings.REDIS_URL = f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+        response = product.get(CHECK)
+        assert response.status_code == 200 and response.json() == expected
+        assert accepted  # it did reach the silent server, and gave up on it
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
 
 
 def test_the_check_survives_redis_losing_its_scripts_and_its_connection(product: APIClient) -> None:
