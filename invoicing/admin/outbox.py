@@ -18,7 +18,7 @@ from invoicing.services.email_outbox import email_retry
 
 @admin.register(EmailOutbox)
 class EmailOutboxAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "invoice", "kind", "step", "status", "attempts", "sent_at", "error")
+    list_display = ("created_at", "invoice", "kind", "step", "to", "status", "attempts", "sent_at", "error")
     list_select_related = ("invoice",)
     list_filter = ("status", "kind")
     search_fields = ("invoice__number", "subject", "invoice__customer__external_id")
@@ -41,6 +41,11 @@ class EmailOutboxAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
     actions = ("retry_failed",)
+
+    @admin.display(description="to")
+    def to(self, obj: EmailOutbox) -> str:
+        """Who it went (or goes) to: support's first question when a customer says nothing arrived."""
+        return ", ".join(obj.recipients or [])
 
     @admin.display(description="last error")
     def error(self, obj: EmailOutbox) -> str:

@@ -152,3 +152,18 @@ def test_mail_settings_come_from_email_url_or_the_email_variables() -> None:
     assert (hosted.backend, hosted.host, hosted.port, hosted.use_tls) == (SMTP, "smtp.acme.test", 587, True)
     custom = mail_settings({"EMAIL_URL": "smtp://h", "EMAIL_BACKEND": "my.Backend"})
     assert (custom.backend, custom.host) == ("my.Backend", "h")
+
+
+def test_the_emails_list_says_who_each_went_to(invoice: Invoice) -> None:
+    """Support's first question when a customer says nothing arrived: to which address did it go?"""
+    from django.test import Client
+
+    from accounts.roles import SUPPORT
+    from tests.conftest import make_staff
+
+    row = invoice_send(invoice_id=invoice.pk)
+    client = Client()
+    client.force_login(make_staff("mail-reader", SUPPORT))
+    html = client.get("/admin/invoicing/emailoutbox/").content.decode()
+    assert row.recipients and ", ".join(row.recipients) in html
+    assert invoice.number in html
