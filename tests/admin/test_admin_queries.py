@@ -88,7 +88,9 @@ def test_the_token_list_runs_the_same_queries_for_3_rows_as_for_30(client: Clien
 
 def test_the_plan_version_page_queries_do_not_grow_with_prices(client: Client, finance_user: User) -> None:
     c = logged_in(client, finance_user)
-    with_3_prices = queries_for(c, change_url(make_plan("small")))
+    small = change_url(make_plan("small"))
+    queries_for(c, small)  # the session's first page fills this process's caches (one query fewer after)
+    with_3_prices = queries_for(c, small)
     big = plan_create(
         draft=PlanDraft(
             code="big",
