@@ -40,7 +40,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = 20261130
-EXAMPLES_PER_OPERATION = int(os.environ.get("RATECARD_SCHEMATHESIS_EXAMPLES", "6"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("RATECARD_SCHEMATHESIS_EXAMPLES", "4"))
 ALL_PHASES = "examples,coverage,fuzzing,stateful"
 # The other roles are refused most writes early (403): a few generated examples per operation find what
 # differs for them. The coverage phase (every edge value of every field, however many examples) and
